@@ -1,0 +1,126 @@
+// keel's one error type. Every failure that reaches a user carries a stable
+// `code` from the table below; callers and tests match on `code`, never on
+// message text. Only the CLI maps codes to exit statuses (src/cli/exit.ts),
+// and docs/errors.md documents every row (a unit test keeps them in step).
+
+/** sysexits(3) numbers; systemd knows them by name (EX_USAGE, EX_DATAERR, ...). */
+export const Exit = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 64,
+  DATAERR: 65,
+  NOINPUT: 66,
+  UNAVAILABLE: 69,
+  SOFTWARE: 70,
+  OSERR: 71,
+  CANTCREAT: 73,
+  IOERR: 74,
+  TEMPFAIL: 75,
+  PROTOCOL: 76,
+  NOPERM: 77,
+  CONFIG: 78,
+} as const;
+export type ExitStatus = (typeof Exit)[keyof typeof Exit];
+
+interface CodeInfo {
+  readonly exit: ExitStatus;
+  readonly summary: string;
+}
+
+/** Every error code keel emits, with its exit status and a one-line meaning. */
+export const CODES = {
+  // command line and configuration
+  E_USAGE: { exit: Exit.USAGE, summary: 'the command line is wrong: unknown command or option, missing argument' },
+  E_CONFIG_INVALID: { exit: Exit.CONFIG, summary: 'the keel configuration file (/etc/keel/keel.yaml) cannot be read or is invalid' },
+  E_AUTH_FILE: { exit: Exit.CONFIG, summary: 'an auth file (auth.json, ~/.docker/config.json, --authfile) cannot be read or is invalid' },
+
+  // image references and OCI data
+  E_REFERENCE_INVALID: { exit: Exit.DATAERR, summary: 'an image reference or source (oci:, oci-archive:, docker-archive:) cannot be parsed' },
+  E_DIGEST_INVALID: { exit: Exit.DATAERR, summary: 'a digest is malformed or uses an unsupported algorithm' },
+  E_MANIFEST_INVALID: { exit: Exit.PROTOCOL, summary: 'an image manifest, index or config is not valid JSON of the expected shape' },
+  E_MANIFEST_UNSUPPORTED: { exit: Exit.PROTOCOL, summary: 'a manifest or layer media type keel does not support (e.g. Docker schema 1)' },
+  E_PLATFORM_NOT_FOUND: { exit: Exit.NOINPUT, summary: 'an image index has no manifest for the requested platform' },
+  E_DIGEST_MISMATCH: { exit: Exit.PROTOCOL, summary: 'content does not match the digest it was asked by; it was discarded' },
+  E_SIZE_MISMATCH: { exit: Exit.PROTOCOL, summary: 'content is longer or shorter than its descriptor says; it was discarded' },
+  E_BODY_TOO_LARGE: { exit: Exit.PROTOCOL, summary: 'a manifest, config, token or error body is over its in-memory cap' },
+
+  // registries and other sources
+  E_IMAGE_NOT_FOUND: { exit: Exit.NOINPUT, summary: 'the image, tag or blob does not exist at the source or in the store' },
+  E_REGISTRY_UNREACHABLE: { exit: Exit.UNAVAILABLE, summary: 'the registry could not be reached (DNS, connection refused, TLS) after retries' },
+  E_REGISTRY_UNAVAILABLE: { exit: Exit.TEMPFAIL, summary: 'the registry kept answering 5xx/429 or cutting bodies short after retries' },
+  E_REGISTRY_PROTOCOL: { exit: Exit.PROTOCOL, summary: 'the registry answered something the distribution protocol does not allow' },
+  E_REGISTRY_DENIED: { exit: Exit.NOPERM, summary: 'the registry refused the credentials (401/403), or needs credentials keel does not have' },
+  E_REGISTRY_INSECURE: { exit: Exit.CONFIG, summary: 'plain HTTP was needed for a registry that is neither loopback nor listed as insecure' },
+  E_SOURCE_INVALID: { exit: Exit.DATAERR, summary: 'an oci: layout, oci-archive: or docker-archive: file is malformed' },
+
+  // layers (every layer is hostile until extracted and verified)
+  E_LAYER_MALFORMED: { exit: Exit.DATAERR, summary: 'a layer is not a well-formed tar stream (bad header, size on a non-file, NUL in a name, truncated)' },
+  E_LAYER_PATH: { exit: Exit.DATAERR, summary: 'a layer entry would resolve outside the root filesystem' },
+  E_LAYER_LINK: { exit: Exit.DATAERR, summary: 'a layer hardlink points outside the layer or at something that is not a regular file' },
+  E_LAYER_WHITEOUT: { exit: Exit.DATAERR, summary: 'a layer whiteout has an invalid name or would act through a symlink' },
+  E_LAYER_LIMIT: { exit: Exit.DATAERR, summary: 'a layer is over a safety limit (depth, name length, entry count, decompression ratio)' },
+  E_LAYER_UNSUPPORTED: { exit: Exit.PROTOCOL, summary: 'a layer uses a compression or entry type keel does not support' },
+
+  // the store
+  E_STORE_LOCKED: { exit: Exit.TEMPFAIL, summary: 'another keel process held a store lock for longer than the wait allowed' },
+  E_STORE_CORRUPT: { exit: Exit.DATAERR, summary: 'the store is inconsistent (keel check names what is wrong)' },
+  E_STORE_IO: { exit: Exit.IOERR, summary: 'reading or writing the store failed (disk full, I/O error)' },
+  E_PERMISSION: { exit: Exit.NOPERM, summary: 'keel lacks a privilege it needs (most commands need root)' },
+  E_BUNDLE_EXISTS: { exit: Exit.CANTCREAT, summary: 'the bundle directory exists and is not empty' },
+
+  // everything else
+  E_INTERRUPTED: { exit: Exit.TEMPFAIL, summary: 'keel was interrupted (SIGINT/SIGTERM); nothing half-written was left behind' },
+  E_INTERNAL: { exit: Exit.SOFTWARE, summary: 'a bug in keel; please report it with the message' },
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof CODES;
+
+export interface KeelErrorOptions {
+  readonly cause?: unknown;
+  /** Structured facts for --json output and tests (expected/found digests, paths, URLs). */
+  readonly detail?: Readonly<Record<string, unknown>>;
+  /** What the user can do about it; printed after the message. */
+  readonly hint?: string;
+}
+
+export class KeelError extends Error {
+  override readonly name = 'KeelError';
+  readonly code: ErrorCode;
+  readonly detail: Readonly<Record<string, unknown>>;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: KeelErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.detail = Object.freeze({ ...options.detail });
+    this.hint = options.hint;
+  }
+}
+
+export function isKeelError(err: unknown, code?: ErrorCode): err is KeelError {
+  return err instanceof KeelError && (code === undefined || err.code === code);
+}
+
+/** Node system errors (ENOENT, EACCES, ...) carry a string `code`. */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Wraps an unexpected filesystem failure in a KeelError that says what keel was
+ * doing. Permission problems and full disks get their own codes so the CLI can
+ * say what to do.
+ */
+export function fsError(action: string, err: unknown): KeelError {
+  if (err instanceof KeelError) return err;
+  const errno = errnoCode(err);
+  const reason = err instanceof Error ? err.message : String(err);
+  if (errno === 'EACCES' || errno === 'EPERM') {
+    return new KeelError('E_PERMISSION', `${action}: ${reason}`, { cause: err, hint: 'run keel as root' });
+  }
+  return new KeelError('E_STORE_IO', `${action}: ${reason}`, { cause: err, detail: { errno } });
+}
