@@ -68,6 +68,18 @@ export const CODES = {
   E_PERMISSION: { exit: Exit.NOPERM, summary: 'keel lacks a privilege it needs (most commands need root)' },
   E_BUNDLE_EXISTS: { exit: Exit.CANTCREAT, summary: 'the bundle directory exists and is not empty' },
 
+  // systemd (src/systemd/)
+  E_SYSTEMD_UNAVAILABLE: { exit: Exit.UNAVAILABLE, summary: 'the system bus or systemd could not be reached, went away, or did not answer in time' },
+  E_SYSTEMD_REFUSED: { exit: Exit.CONFIG, summary: 'systemd refused a request (unsupported property, masked unit, invalid job); the message has its reason' },
+  E_UNIT_PROPERTY_INVALID: { exit: Exit.DATAERR, summary: 'a unit name or setting is not something systemd would accept; nothing was sent' },
+  E_UNIT_NOT_FOUND: { exit: Exit.NOINPUT, summary: 'systemd has no loaded unit of that name' },
+  E_UNIT_EXISTS: { exit: Exit.CANTCREAT, summary: 'a unit of that name already exists (or was not created by keel); keel will not replace it' },
+  E_UNIT_FAILED: { exit: Exit.UNAVAILABLE, summary: 'a unit job ended with result "failed": the unit failed to start or stop (see journalctl -u NAME)' },
+  E_UNIT_TIMEOUT: { exit: Exit.TEMPFAIL, summary: 'a unit job timed out in systemd, or keel stopped waiting for it' },
+  E_UNIT_DEPENDENCY: { exit: Exit.UNAVAILABLE, summary: 'a unit job ended with result "dependency": a unit it requires failed' },
+  E_UNIT_CANCELED: { exit: Exit.TEMPFAIL, summary: 'a unit job was canceled (replaced by a conflicting job, or the unit was collected)' },
+  E_UNIT_SKIPPED: { exit: Exit.UNAVAILABLE, summary: 'a unit job was skipped or could not apply (result "skipped", "invalid" or "once")' },
+
   // everything else
   E_INTERRUPTED: { exit: Exit.TEMPFAIL, summary: 'keel was interrupted (SIGINT/SIGTERM); nothing half-written was left behind' },
   E_INTERNAL: { exit: Exit.SOFTWARE, summary: 'a bug in keel; please report it with the message' },

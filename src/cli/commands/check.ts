@@ -1,0 +1,31 @@
+// keel check [--json]
+
+import { Exit } from '../../errors.ts';
+import { checkStore } from '../../ops/maintenance.ts';
+import type { Command } from '../command.ts';
+import { openStore } from '../context.ts';
+
+export const check: Command = {
+  name: 'check',
+  summary: 'verify every blob and extracted layer in the store',
+  usage: 'keel check [--json]',
+  description: `Re-hashes every blob against its digest and every extracted layer against the
+fingerprint recorded when it was extracted, and checks that every image name reaches
+a complete image. Exits 0 only when the store is consistent; otherwise names each
+problem and exits ${Exit.DATAERR} (E_STORE_CORRUPT). 'keel pull' of the affected image repairs it.`,
+  options: { json: { type: 'boolean', help: 'print the problems as JSON' } },
+  minArgs: 0,
+  maxArgs: 0,
+  async run({ global, values }) {
+    const store = await openStore(global);
+    const problems = await checkStore(store);
+    if (values.json) process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems }, null, 2)}\n`);
+    else if (problems.length === 0) process.stdout.write(`store ${store.root} is consistent\n`);
+    else for (const p of problems) process.stdout.write(`${p.kind}: ${p.path}: ${p.message}\n`);
+    if (problems.length > 0) {
+      process.stderr.write(`keel: error: the store has ${problems.length} problem(s) [E_STORE_CORRUPT]\n`);
+      return Exit.DATAERR;
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,32 @@
+// keel images [--json]
+
+import { listImages } from '../../ops/images.ts';
+import type { Command } from '../command.ts';
+import { openStore } from '../context.ts';
+import { formatBytes, shortDigest, table } from '../format.ts';
+
+export const images: Command = {
+  name: 'images',
+  summary: 'list the images in the store',
+  usage: 'keel images [--json]',
+  description: `Lists every image name in the store with its manifest digest, platform, layer
+count and compressed size. --json prints an array of objects with the full digests.`,
+  options: { json: { type: 'boolean', help: 'machine-readable output' } },
+  minArgs: 0,
+  maxArgs: 0,
+  async run({ global, values }) {
+    const store = await openStore(global);
+    const list = await listImages(store);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      return 0;
+    }
+    process.stdout.write(
+      table(
+        ['NAME', 'DIGEST', 'PLATFORM', 'LAYERS', 'SIZE'],
+        list.map((i) => [i.name, shortDigest(i.digest), i.platform, String(i.layers), formatBytes(i.size)]),
+      ),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,24 @@
+// keel prune
+
+import { pruneStore } from '../../ops/maintenance.ts';
+import type { Command } from '../command.ts';
+import { openStore } from '../context.ts';
+import { formatBytes } from '../format.ts';
+
+export const prune: Command = {
+  name: 'prune',
+  summary: 'delete blobs and extracted layers no image uses',
+  usage: 'keel prune',
+  description: `Garbage-collects the store: removes every blob and extracted layer that no image
+name reaches, and leftovers of interrupted runs. Waits for running pulls to finish
+(it takes the store's exclusive lock).`,
+  options: {},
+  minArgs: 0,
+  maxArgs: 0,
+  async run({ global }) {
+    const store = await openStore(global);
+    const result = await pruneStore(store);
+    process.stdout.write(`removed ${result.blobs} blobs and ${result.layers} layers, ${formatBytes(result.bytes)} freed\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,25 @@
+// keel rmi IMAGE...
+
+import { removeImage } from '../../ops/images.ts';
+import type { Command } from '../command.ts';
+import { openStore } from '../context.ts';
+
+export const rmi: Command = {
+  name: 'rmi',
+  summary: 'remove image names from the store',
+  usage: 'keel rmi IMAGE...',
+  description: `Removes each IMAGE's name from the store. Its blobs and extracted layers stay until
+'keel prune' finds nothing else uses them. IMAGE is a name as pulled ('etcd' means
+docker.io/library/etcd:latest) or a digest prefix of at least 12 hex digits.`,
+  options: {},
+  minArgs: 1,
+  maxArgs: Infinity,
+  async run({ global, positionals }) {
+    const store = await openStore(global);
+    for (const image of positionals) {
+      const removed = await removeImage(store, image);
+      process.stdout.write(`untagged ${removed.name} (${removed.digest})\n`);
+    }
+    return 0;
+  },
+};

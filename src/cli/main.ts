@@ -1,0 +1,147 @@
+// keel's command line: global options, command dispatch, help, and the single
+// place where a thrown KeelError becomes a message and an exit status.
+
+import { parseArgs } from 'node:util';
+import { KeelError } from '../errors.ts';
+import type { Command, OptionSpec } from './command.ts';
+import { check } from './commands/check.ts';
+import { images } from './commands/images.ts';
+import { prune } from './commands/prune.ts';
+import { pull } from './commands/pull.ts';
+import { rmi } from './commands/rmi.ts';
+import { unpack } from './commands/unpack.ts';
+import { GLOBAL_DEFAULTS, type GlobalOptions } from './context.ts';
+import { asKeelError, exitStatusFor, formatError } from './exit.ts';
+import { VERSION } from './version.ts';
+
+export const COMMANDS: readonly Command[] = [pull, images, rmi, prune, check, unpack];
+
+const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  root: { type: 'string', value: 'DIR', help: `the store (default ${GLOBAL_DEFAULTS.root})` },
+  config: { type: 'string', value: 'FILE', help: `registry mirrors, insecure registries, auth file (default ${GLOBAL_DEFAULTS.config})` },
+  manifests: { type: 'string', value: 'DIR', help: `the manifest directory (default ${GLOBAL_DEFAULTS.manifests})` },
+  debug: { type: 'boolean', help: 'print stack traces with errors' },
+  help: { type: 'boolean', short: 'h', help: 'show help' },
+  version: { type: 'boolean', help: 'print the version' },
+};
+
+function usageError(message: string, command?: Command): KeelError {
+  return new KeelError('E_USAGE', message, { hint: command ? `see 'keel ${command.name} --help'` : `see 'keel --help'` });
+}
+
+function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
+  return Object.entries(options).map(([name, spec]) => {
+    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ` ${spec.value}` : ''}`;
+    return `  ${flag.padEnd(34)} ${spec.help}`;
+  });
+}
+
+export function mainHelp(): string {
+  return [
+    'keel — run system containers (etcd, kubelet, the network agent) as systemd units',
+    '',
+    'Usage: keel [GLOBAL OPTIONS] COMMAND [ARGS...]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    'Global options (before or after the command):',
+    ...optionLines(GLOBAL_OPTIONS),
+    '',
+    "Run 'keel COMMAND --help' for a command's options. Exit statuses: docs/errors.md.",
+    '',
+  ].join('\n');
+}
+
+export function commandHelp(command: Command): string {
+  const lines = [`Usage: ${command.usage}`, '', command.description, ''];
+  if (Object.keys(command.options).length > 0) lines.push('Options:', ...optionLines(command.options), '');
+  lines.push('Global options:', ...optionLines(GLOBAL_OPTIONS), '');
+  return lines.join('\n');
+}
+
+/** Finds the command word: the first argument that is not a global option or its value. */
+function findCommand(argv: readonly string[]): { index: number; command: Command | undefined; word: string | undefined } {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') break;
+    if (arg.startsWith('-')) {
+      const name = arg.replace(/^--?/, '').split('=')[0] ?? '';
+      const spec = GLOBAL_OPTIONS[name];
+      if (spec?.type === 'string' && !arg.includes('=')) i++;
+      continue;
+    }
+    return { index: i, command: COMMANDS.find((c) => c.name === arg), word: arg };
+  }
+  return { index: -1, command: undefined, word: undefined };
+}
+
+export async function main(argv: readonly string[], signal: AbortSignal): Promise<number> {
+  const { index, command, word } = findCommand(argv);
+  if (word !== undefined && command === undefined) throw usageError(`unknown command ${JSON.stringify(word)}`);
+
+  const specs = { ...GLOBAL_OPTIONS, ...(command?.options ?? {}) };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.type === 'string' && spec.multiple ? { multiple: true } : {}) };
+  }
+  const args = index >= 0 ? [...argv.slice(0, index), ...argv.slice(index + 1)] : [...argv];
+  const dashdash = args.indexOf('--');
+  const rest = dashdash >= 0 ? args.slice(dashdash + 1) : [];
+  let parsed;
+  try {
+    parsed = parseArgs({ args: dashdash >= 0 ? args.slice(0, dashdash) : args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw usageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''), command);
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (values.version) {
+    process.stdout.write(`keel ${VERSION}\n`);
+    return 0;
+  }
+  if (!command) {
+    process.stdout.write(mainHelp());
+    return values.help ? 0 : 64;
+  }
+  if (values.help) {
+    process.stdout.write(commandHelp(command));
+    return 0;
+  }
+  const positionals = parsed.positionals;
+  if (positionals.length < command.minArgs) throw usageError(`${command.name}: missing argument (usage: ${command.usage})`, command);
+  if (positionals.length > command.maxArgs) throw usageError(`${command.name}: too many arguments (usage: ${command.usage})`, command);
+  const str = (v: unknown, fallback: string): string => (typeof v === 'string' && v !== '' ? v : fallback);
+  const global: GlobalOptions = {
+    root: str(values.root, GLOBAL_DEFAULTS.root),
+    config: str(values.config, GLOBAL_DEFAULTS.config),
+    manifests: str(values.manifests, GLOBAL_DEFAULTS.manifests),
+    debug: values.debug === true,
+  };
+  return command.run({ global, values, positionals, rest, signal });
+}
+
+/** The process entry: signals, errors, exit status. */
+export async function run(): Promise<void> {
+  const [major] = process.versions.node.split('.').map(Number);
+  if ((major ?? 0) < 24) {
+    process.stderr.write(`keel: error: Node.js ${process.versions.node} is too old; keel needs Node.js 24 or newer [E_USAGE]\n`);
+    process.exitCode = 69;
+    return;
+  }
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: string): void => {
+    if (++signals > 1) process.exit(130);
+    controller.abort(new KeelError('E_INTERRUPTED', `interrupted by ${name}; cleaning up`));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const argv = process.argv.slice(2);
+  try {
+    process.exitCode = await main(argv, controller.signal);
+  } catch (err) {
+    const keelError = controller.signal.aborted && !(err instanceof KeelError) ? (controller.signal.reason as KeelError) : asKeelError(err);
+    process.stderr.write(formatError(keelError, argv.includes('--debug')));
+    process.exitCode = exitStatusFor(keelError);
+  }
+}

@@ -1,0 +1,222 @@
+// `keel pull`: resolve a reference at its source, choose the platform, and make
+// the store hold the manifest, the config, every layer blob and every layer
+// extracted. Each layer is downloaded once and flows, in one pass, both into
+// the blob store and through the extractor; it counts as present only when the
+// stream ended, the blob's digest matched, and the extracted tree's diff_id
+// matched. Layers are fetched in parallel.
+
+import { availableParallelism } from 'node:os';
+import { buffer } from 'node:stream/consumers';
+import { KeelError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+import { layerCompression } from '../oci/media-types.ts';
+import { parseImageConfig, parseManifestDocument } from '../oci/parse.ts';
+import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
+import { formatReference, parseReference } from '../oci/reference.ts';
+import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../oci/types.ts';
+import { VerifyStream } from '../oci/verify.ts';
+import { extractLayer, type LayerStats } from '../layer/index.ts';
+import type { Store } from '../store/index.ts';
+import { openSource, type ImageSource, type SourceOptions } from '../transport/index.ts';
+import { mapLimit } from '../util/pool.ts';
+import { tee } from '../util/tee.ts';
+import { MAX_MANIFEST_BYTES } from './stored-image.ts';
+
+export interface LayerPlan {
+  readonly digest: Digest;
+  readonly diffId: Digest;
+  readonly size: number;
+  readonly cached: boolean;
+}
+
+/** What a pull reports as it goes; every callback is optional. */
+export interface PullObserver {
+  resolved?(image: { name: string; digest: Digest; layers: readonly LayerPlan[] }): void;
+  layerProgress?(digest: Digest, bytes: number): void;
+  layerDone?(digest: Digest): void;
+}
+
+export interface PullOptions {
+  readonly source: SourceOptions;
+  readonly platform?: Platform | undefined;
+  readonly observer?: PullObserver | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Layers fetched and extracted at once; default: one per core, at least 2. */
+  readonly concurrency?: number | undefined;
+}
+
+export interface PullResult {
+  /** The store name: `docker.io/library/etcd:3.5`. */
+  readonly name: string;
+  /** The platform manifest's digest (what the store's ref points at). */
+  readonly digest: Digest;
+  /** The index digest when the reference named an index. */
+  readonly indexDigest?: Digest | undefined;
+  readonly platform: Platform;
+  readonly layers: readonly LayerPlan[];
+}
+
+const INDEX_DIGEST_ANNOTATION = 'io.keel.image.index.digest';
+
+export async function pullImage(store: Store, input: string, options: PullOptions): Promise<PullResult> {
+  const ref = parseReference(input);
+  const name = formatReference(ref);
+  const source = openSource(ref, options.source);
+  try {
+    return await store.withSharedLock(() => pullFrom(store, source, name, options));
+  } finally {
+    await source.close();
+  }
+}
+
+async function pullFrom(store: Store, source: ImageSource, name: string, options: PullOptions): Promise<PullResult> {
+  const wanted = options.platform ?? hostPlatform();
+  const top = await source.getManifest();
+  const topDoc = parseManifestDocument(top.bytes, top.mediaType);
+
+  let manifestBytes = top.bytes;
+  let manifestDigest = top.digest;
+  let manifestType = top.mediaType;
+  let manifest: ImageManifest;
+  let indexDigest: Digest | undefined;
+  if (topDoc.kind === 'index') {
+    indexDigest = top.digest;
+    const entry = topDoc.manifests.find((m) => platformMatches(m.platform, wanted));
+    if (!entry) {
+      const available = topDoc.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : '?')).join(', ');
+      throw new KeelError('E_PLATFORM_NOT_FOUND', `${name} has no image for ${formatPlatform(wanted)} (it has: ${available || 'none'})`, {
+        hint: 'choose one with --platform os/arch[/variant]',
+      });
+    }
+    const child = await source.getManifest(entry.digest);
+    const childDoc = parseManifestDocument(child.bytes, child.mediaType);
+    if (childDoc.kind !== 'manifest') throw new KeelError('E_MANIFEST_UNSUPPORTED', `${name}: nested image indexes are not supported`);
+    manifest = childDoc;
+    manifestBytes = child.bytes;
+    manifestDigest = child.digest;
+    manifestType = childDoc.mediaType;
+  } else {
+    manifest = topDoc;
+    manifestType = topDoc.mediaType;
+  }
+
+  for (const layer of manifest.layers) {
+    if (layerCompression(layer.mediaType) === undefined) {
+      throw new KeelError('E_LAYER_UNSUPPORTED', `${name}: layer ${layer.digest} has unsupported media type ${layer.mediaType}`);
+    }
+  }
+
+  const configBytes = await fetchSmallBlob(store, source, manifest.config);
+  const config = parseImageConfig(configBytes);
+  checkConfig(name, manifest, config, wanted);
+
+  const diffIds = config.rootfs.diff_ids;
+  const plans: LayerPlan[] = await Promise.all(
+    manifest.layers.map(async (layer, i) => {
+      const diffId = diffIds[i] as Digest;
+      const cached = (await store.hasBlob(layer.digest)) && (await store.hasLayer(diffId));
+      return { digest: layer.digest, diffId, size: layer.size, cached };
+    }),
+  );
+  options.observer?.resolved?.({ name, digest: manifestDigest, layers: plans });
+
+  const concurrency = options.concurrency ?? Math.max(2, availableParallelism());
+  await mapLimit(
+    manifest.layers,
+    concurrency,
+    async (layer, i, signal) => {
+      const plan = plans[i] as LayerPlan;
+      if (!plan.cached) await ensureLayer(store, source, layer, plan.diffId, signal, options.observer);
+      options.observer?.layerDone?.(layer.digest);
+    },
+    options.signal,
+  );
+
+  // The manifest goes in last: a ref never points at an image whose parts are missing.
+  await store.putBlob(manifestBytes, { digest: manifestDigest, size: manifestBytes.byteLength });
+  const annotations: Record<string, string> = {};
+  if (indexDigest) annotations[INDEX_DIGEST_ANNOTATION] = indexDigest;
+  await store.setRef(name, {
+    mediaType: manifestType,
+    digest: manifestDigest,
+    size: manifestBytes.byteLength,
+    platform: { os: config.os || wanted.os, architecture: config.architecture || wanted.architecture, variant: config.variant },
+    annotations,
+  });
+  return { name, digest: manifestDigest, indexDigest, platform: wanted, layers: plans };
+}
+
+function checkConfig(name: string, manifest: ImageManifest, config: ImageConfig, wanted: Platform): void {
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new KeelError('E_MANIFEST_INVALID', `${name}: the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+  }
+  if (config.os && config.architecture && !platformMatches({ os: config.os, architecture: config.architecture, variant: config.variant }, wanted)) {
+    throw new KeelError('E_PLATFORM_NOT_FOUND', `${name} is built for ${formatPlatform(config)}, not ${formatPlatform(wanted)}`, {
+      hint: 'pull an image built for this host, or pass --platform to fetch another one deliberately',
+    });
+  }
+}
+
+/** Fetches a config-sized blob (capped in memory), storing it as well. */
+async function fetchSmallBlob(store: Store, source: ImageSource, descriptor: Descriptor): Promise<Buffer> {
+  if (descriptor.size > MAX_MANIFEST_BYTES) {
+    throw new KeelError('E_BODY_TOO_LARGE', `blob ${descriptor.digest} is ${descriptor.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit for configs`);
+  }
+  if (await store.hasBlob(descriptor.digest)) return store.readBlob(descriptor.digest, MAX_MANIFEST_BYTES);
+  const bytes = await buffer(await source.openBlob(descriptor));
+  await store.putBlob(bytes, { digest: descriptor.digest, size: descriptor.size });
+  return bytes;
+}
+
+/**
+ * Makes both the layer's blob and its extracted tree present. Holds the
+ * store's per-blob lock so two keel processes never fetch the same layer at
+ * once; the second finds it done.
+ */
+async function ensureLayer(
+  store: Store,
+  source: ImageSource,
+  layer: Descriptor,
+  diffId: Digest,
+  signal: AbortSignal,
+  observer: PullObserver | undefined,
+): Promise<void> {
+  await store.withBlobLock(layer.digest, async () => {
+    const haveBlob = await store.hasBlob(layer.digest);
+    const haveLayer = await store.hasLayer(diffId);
+    if (haveBlob && haveLayer) return;
+    const onProgress = (bytes: number): void => observer?.layerProgress?.(layer.digest, bytes);
+
+    if (haveLayer) {
+      await store.writeBlob(layer, await source.openBlob(layer, { signal, onProgress }));
+      return;
+    }
+    const compression = layerCompression(layer.mediaType) ?? 'none';
+    const staging = await store.stageLayer();
+    try {
+      let stats;
+      if (haveBlob) {
+        // Re-extract from the stored blob, verifying it again on the way.
+        const verified = store.openBlob(layer.digest).pipe(new VerifyStream({ digest: layer.digest, size: layer.size, what: `stored layer ${layer.digest}` }));
+        stats = await extractLayer(verified, staging.dir, { compression, diffId, signal });
+      } else {
+        const stream = await source.openBlob(layer, { signal, onProgress });
+        const [toStore, toExtract] = tee(stream);
+        const results = await Promise.allSettled([
+          store.writeBlob(layer, toStore),
+          extractLayer(toExtract, staging.dir, { compression, diffId, signal }),
+        ]);
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) {
+          stream.destroy();
+          throw failed.reason;
+        }
+        stats = (results[1] as PromiseFulfilledResult<LayerStats>).value;
+      }
+      await staging.commit(diffId, { digest: layer.digest, mediaType: layer.mediaType, entries: stats.entries, size: stats.uncompressedBytes });
+    } catch (err) {
+      await staging.abort();
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,75 @@
+// Streams a blob into the store: into a temp file under tmp/, hashing while
+// writing, failing the moment the stream runs past the expected size; then
+// fsync, verify, rename into blobs/<alg>/<hex>, fsync the directory. On any
+// failure the temp file is removed and the source destroyed, so the store
+// never holds a blob whose bytes do not match its name.
+
+import { open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import { KeelError, fsError } from '../errors.ts';
+import { Digester, digestAlgorithm, type Digest } from '../oci/digest.ts';
+import { checkDigester } from '../oci/verify.ts';
+import { fsyncDir } from './fs-sync.ts';
+import type { Layout } from './layout.ts';
+
+export interface ExpectedBlob {
+  readonly digest: Digest;
+  readonly size?: number | undefined;
+}
+
+export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob, source: Readable): Promise<void> {
+  const target = layout.blob(expected.digest);
+  const tmp = layout.tmpPath('blob');
+  const digester = new Digester(digestAlgorithm(expected.digest));
+  const what = `blob ${expected.digest}`;
+  let fh;
+  try {
+    fh = await open(tmp, 'wx', 0o644);
+  } catch (err) {
+    source.destroy();
+    throw fsError(`creating a temp file for ${what}`, err);
+  }
+  let ok = false;
+  try {
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer | string>) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        if (expected.size !== undefined && digester.bytes + buf.byteLength > expected.size) {
+          throw new KeelError('E_SIZE_MISMATCH', `${what} is more than ${expected.size} bytes, expected ${expected.size}`, {
+            detail: { expected: expected.size, digest: expected.digest },
+          });
+        }
+        digester.update(buf);
+        let off = 0;
+        while (off < buf.byteLength) {
+          const { bytesWritten } = await fh.write(buf, off, buf.byteLength - off);
+          off += bytesWritten;
+        }
+      }
+    } catch (err) {
+      if (err instanceof KeelError) throw err;
+      // A source error (network, verification upstream) keeps its own identity.
+      if (err instanceof Error && !('syscall' in err)) throw err;
+      throw fsError(`writing ${what}`, err);
+    }
+    const mismatch = checkDigester(digester, { ...expected, what });
+    if (mismatch) throw mismatch;
+    try {
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await rename(tmp, target);
+    } catch (err) {
+      throw fsError(`storing ${what}`, err);
+    }
+    ok = true;
+  } finally {
+    if (fh !== undefined) await fh.close().catch(() => {});
+    if (!ok) {
+      source.destroy();
+      await rm(tmp, { force: true }).catch(() => {});
+    }
+  }
+  await fsyncDir(dirname(target));
+}

@@ -1,0 +1,130 @@
+// A content fingerprint of an extracted layer tree, so `check` can verify a
+// layer directory without re-creating its tar.
+//
+// The tree is walked with lstat (symlinks are never followed; files are opened
+// O_NOFOLLOW), children in byte order of their names, depth first. Each entry
+// contributes one length-prefixed record: relative path, type, permission bits,
+// uid, gid, size, mtime (ns), rdev for devices, and the sha256 of a regular
+// file's bytes or a symlink's target. The root directory contributes its mode
+// and ownership but not its mtime (renaming it into place may change that).
+// Extended attributes are not covered (Node cannot read them).
+// The sha256 of all records is the tree digest.
+
+import { createHash } from 'node:crypto';
+import { constants, type BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { fsError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+
+interface Entry {
+  readonly rel: Buffer;
+  readonly abs: Buffer;
+  readonly st: BigIntStats;
+  /** sha256 hex of content or symlink target, filled in later. */
+  content: string;
+}
+
+const SLASH = Buffer.from('/');
+const PARALLEL = 8;
+const SMALL = 256 * 1024;
+
+function typeOf(st: BigIntStats): string {
+  if (st.isFile()) return 'f';
+  if (st.isDirectory()) return 'd';
+  if (st.isSymbolicLink()) return 'l';
+  if (st.isCharacterDevice()) return 'c';
+  if (st.isBlockDevice()) return 'b';
+  if (st.isFIFO()) return 'p';
+  if (st.isSocket()) return 's';
+  return '?';
+}
+
+async function walk(root: Buffer): Promise<Entry[]> {
+  const entries: Entry[] = [{ rel: Buffer.alloc(0), abs: root, st: await lstat(root, { bigint: true }), content: '' }];
+  const visit = async (dir: Entry): Promise<void> => {
+    const names = await readdir(dir.abs, { encoding: 'buffer' });
+    names.sort(Buffer.compare);
+    // lstat a directory's children in parallel, then keep them in name order.
+    const children = await Promise.all(
+      names.map(async (name): Promise<Entry> => {
+        const abs = Buffer.concat([dir.abs, SLASH, name]);
+        const rel = dir.rel.length === 0 ? name : Buffer.concat([dir.rel, SLASH, name]);
+        return { rel, abs, st: await lstat(abs, { bigint: true }), content: '' };
+      }),
+    );
+    for (const child of children) {
+      entries.push(child);
+      if (child.st.isDirectory()) await visit(child);
+    }
+  };
+  if (entries[0]?.st.isDirectory()) await visit(entries[0]);
+  return entries;
+}
+
+async function hashFile(path: Buffer, size: bigint): Promise<string> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const hash = createHash('sha256');
+    if (size <= BigInt(SMALL)) {
+      hash.update(await fh.readFile());
+    } else {
+      const buf = Buffer.allocUnsafe(1024 * 1024);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+      }
+    }
+    return hash.digest('hex');
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fillContents(entries: Entry[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < entries.length) {
+      const e = entries[next++];
+      if (e === undefined) break;
+      if (e.st.isFile()) e.content = await hashFile(e.abs, e.st.size);
+      else if (e.st.isSymbolicLink()) e.content = createHash('sha256').update(await readlink(e.abs, { encoding: 'buffer' })).digest('hex');
+    }
+  };
+  await Promise.all(Array.from({ length: PARALLEL }, worker));
+}
+
+function lengthPrefixed(b: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(b.length);
+  return Buffer.concat([len, b]);
+}
+
+/** The tree digest of `dir` (see the header); `sha256:<hex>`. */
+export async function fingerprintTree(dir: string): Promise<Digest> {
+  try {
+    const entries = await walk(Buffer.from(dir));
+    await fillContents(entries);
+    const hash = createHash('sha256');
+    hash.update('keel-tree-v1\n');
+    for (const e of entries) {
+      const st = e.st;
+      const isRoot = e.rel.length === 0;
+      const fields = [
+        typeOf(st),
+        (st.mode & 0o7777n).toString(8),
+        st.uid.toString(),
+        st.gid.toString(),
+        st.isFile() || st.isSymbolicLink() ? st.size.toString() : '0',
+        isRoot || st.isSymbolicLink() ? '-' : st.mtimeNs.toString(),
+        st.isCharacterDevice() || st.isBlockDevice() ? st.rdev.toString() : '-',
+        e.content || '-',
+      ];
+      hash.update(lengthPrefixed(e.rel));
+      hash.update(`${fields.join(' ')}\n`);
+    }
+    return `sha256:${hash.digest('hex')}` as Digest;
+  } catch (err) {
+    throw fsError(`fingerprinting layer tree ${dir}`, err);
+  }
+}

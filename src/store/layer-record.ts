@@ -1,0 +1,48 @@
+// The completion record of an extracted layer, layers/<alg>/<hex>.json. It is
+// written last (atomically), after the tree is durable, so its presence is
+// the proof that extraction completed and both digests matched; `treeDigest`
+// (fingerprint.ts) lets `check` verify the tree later.
+
+import { readFile } from 'node:fs/promises';
+import { errnoCode, fsError } from '../errors.ts';
+import { isDigest, type Digest } from '../oci/digest.ts';
+
+export interface LayerRecord {
+  /** The uncompressed digest (diff_id) the directory is named by. */
+  readonly diffId: Digest;
+  /** The digest of the (compressed) layer blob it was extracted from. */
+  readonly digest: Digest;
+  readonly mediaType: string;
+  /** Number of tar entries applied. */
+  readonly entries: number;
+  /** Uncompressed size in bytes. */
+  readonly size: number;
+  /** fingerprintTree of the directory at commit time. */
+  readonly treeDigest: Digest;
+  /** ISO time of the commit. */
+  readonly committed: string;
+}
+
+export type RecordRead = { readonly state: 'missing' } | { readonly state: 'invalid'; readonly why: string } | { readonly state: 'ok'; readonly record: LayerRecord };
+
+export async function readLayerRecord(path: string): Promise<RecordRead> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return { state: 'missing' };
+    throw fsError(`reading layer record ${path}`, err);
+  }
+  let v: Partial<Record<keyof LayerRecord, unknown>>;
+  try {
+    v = JSON.parse(text) as typeof v;
+  } catch {
+    return { state: 'invalid', why: 'not valid JSON' };
+  }
+  if (typeof v !== 'object' || v === null) return { state: 'invalid', why: 'not a JSON object' };
+  if (!isDigest(v.diffId) || !isDigest(v.digest) || !isDigest(v.treeDigest)) return { state: 'invalid', why: 'diffId, digest or treeDigest is missing or malformed' };
+  if (typeof v.mediaType !== 'string' || typeof v.entries !== 'number' || typeof v.size !== 'number') {
+    return { state: 'invalid', why: 'mediaType, entries or size is missing' };
+  }
+  return { state: 'ok', record: v as unknown as LayerRecord };
+}

@@ -1,0 +1,171 @@
+// The store's on-disk layout (docs/design.md "On disk") and its creation,
+// validation and start-up cleanup.
+//
+//   oci-layout, index.json          OCI image layout; refs are ref.name annotations
+//   blobs/<alg>/<hex>               content-addressed blobs
+//   layers/<alg>/<hex>/             extracted layer trees, keyed by diff_id
+//   layers/<alg>/<hex>.json         completion record, written last
+//   tmp/                            staging; names start with the owner token
+//   locks/                          see lock.ts
+//
+// Invariants: root is a directory of mode 0700 when keel creates it; every
+// path derived from a digest goes through parseDigest first; index.json and
+// oci-layout are created with link(2) so two creators cannot clobber each other.
+
+import { link, lstat, mkdir, readFile, readdir, rm, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KeelError, errnoCode, fsError } from '../errors.ts';
+import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/digest.ts';
+import { MediaType } from '../oci/media-types.ts';
+import { fsyncDir } from './fs-sync.ts';
+import { ownerAlive, ownerOfName, uniqueName } from './owner.ts';
+import { writeFile } from 'node:fs/promises';
+
+export const OCI_LAYOUT = { imageLayoutVersion: '1.0.0' } as const;
+export const EMPTY_INDEX = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] } as const;
+
+export class Layout {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = root;
+  }
+  get tmp(): string {
+    return join(this.root, 'tmp');
+  }
+  get locks(): string {
+    return join(this.root, 'locks');
+  }
+  get index(): string {
+    return join(this.root, 'index.json');
+  }
+  get blobsRoot(): string {
+    return join(this.root, 'blobs');
+  }
+  get layersRoot(): string {
+    return join(this.root, 'layers');
+  }
+  blob(digest: Digest): string {
+    const d = parseDigest(digest);
+    return join(this.root, 'blobs', digestAlgorithm(d), digestHex(d));
+  }
+  layer(diffId: Digest): string {
+    const d = parseDigest(diffId);
+    return join(this.root, 'layers', digestAlgorithm(d), digestHex(d));
+  }
+  layerRecord(diffId: Digest): string {
+    return `${this.layer(diffId)}.json`;
+  }
+  tmpPath(kind: string): string {
+    return join(this.tmp, uniqueName(kind));
+  }
+}
+
+function notStore(root: string, why: string): KeelError {
+  return new KeelError('E_STORE_CORRUPT', `${root} is not a keel store: ${why}`, {
+    detail: { root },
+    hint: 'pass --root a keel store directory, or an empty or missing directory to create one',
+  });
+}
+
+/** Creates `path` with `data` unless it exists (link(2) of a complete temp file: never half-written). */
+async function createIfAbsent(layout: Layout, path: string, data: string): Promise<void> {
+  const tmp = layout.tmpPath('init');
+  try {
+    await writeFile(tmp, data, { flag: 'wx', mode: 0o644 });
+    await link(tmp, path);
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw fsError(`creating ${path}`, err);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+async function ensureDirs(layout: Layout): Promise<void> {
+  for (const dir of [layout.tmp, layout.locks, join(layout.locks, 'shared'), join(layout.blobsRoot, 'sha256'), join(layout.layersRoot, 'sha256')]) {
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fsError(`creating store directory ${dir}`, err);
+    }
+  }
+}
+
+/** Opens (and with `create`, initialises) the layout at `root`; see Store.open. */
+export async function openLayout(root: string, create: boolean): Promise<Layout> {
+  const layout = new Layout(root);
+  let st;
+  try {
+    st = await lstat(root);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw fsError(`opening store ${root}`, err);
+  }
+  if (st === undefined) {
+    if (!create) {
+      throw new KeelError('E_IMAGE_NOT_FOUND', `there is no keel store at ${root}`, { detail: { root }, hint: 'pull an image first, or check --root' });
+    }
+    try {
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      await chmod(root, 0o700);
+    } catch (err) {
+      throw fsError(`creating store ${root}`, err);
+    }
+  } else if (!st.isDirectory()) {
+    throw notStore(root, 'it is not a directory');
+  }
+  let layoutText: string | undefined;
+  try {
+    layoutText = await readFile(join(root, 'oci-layout'), 'utf8');
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw fsError(`reading ${join(root, 'oci-layout')}`, err);
+  }
+  if (layoutText === undefined) {
+    const entries = await readdir(root).catch((err: unknown) => {
+      throw fsError(`listing store ${root}`, err);
+    });
+    // An empty directory, or one a concurrent creator has just started on, may be initialised.
+    const ours = new Set(['tmp', 'locks', 'blobs', 'layers', 'index.json']);
+    if (!create || entries.some((e) => !ours.has(e))) {
+      throw notStore(root, create ? 'it is not empty and has no oci-layout file' : 'it has no oci-layout file');
+    }
+    if (st !== undefined) await chmod(root, 0o700).catch(() => {});
+    await ensureDirs(layout);
+    await createIfAbsent(layout, layout.index, `${JSON.stringify(EMPTY_INDEX)}\n`);
+    await createIfAbsent(layout, join(root, 'oci-layout'), `${JSON.stringify(OCI_LAYOUT)}\n`);
+    await fsyncDir(root);
+  } else {
+    let version: unknown;
+    try {
+      version = (JSON.parse(layoutText) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    } catch {
+      throw notStore(root, 'its oci-layout file is not JSON');
+    }
+    if (typeof version !== 'string' || !version.startsWith('1.')) throw notStore(root, `unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+    await ensureDirs(layout);
+    await createIfAbsent(layout, layout.index, `${JSON.stringify(EMPTY_INDEX)}\n`);
+  }
+  await cleanLeftovers(layout);
+  return layout;
+}
+
+/** Removes entries of tmp/ whose owning process is dead. Returns how many. */
+export async function cleanLeftovers(layout: Layout): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(layout.tmp);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return 0;
+    throw fsError(`listing ${layout.tmp}`, err);
+  }
+  let removed = 0;
+  for (const name of names) {
+    const owner = ownerOfName(name);
+    if (owner === undefined || ownerAlive(owner)) continue;
+    try {
+      await rm(join(layout.tmp, name), { recursive: true, force: true });
+      removed++;
+    } catch (err) {
+      throw fsError(`removing leftover ${join(layout.tmp, name)}`, err);
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,21 @@
+// Splits one readable into two PassThrough branches with backpressure
+// (the source pauses while any branch is full). An error on the source, or on
+// any branch, destroys every branch with that error, so no consumer can
+// mistake a failed stream for a finished one.
+
+import { PassThrough, type Readable } from 'node:stream';
+
+export function tee(source: Readable): [PassThrough, PassThrough] {
+  const branches: [PassThrough, PassThrough] = [new PassThrough({ highWaterMark: 1 << 20 }), new PassThrough({ highWaterMark: 1 << 20 })];
+  const fail = (err: Error): void => {
+    source.unpipe();
+    if (!source.destroyed) source.destroy(err);
+    for (const b of branches) if (!b.destroyed) b.destroy(err);
+  };
+  source.once('error', fail);
+  for (const branch of branches) {
+    branch.once('error', fail);
+    source.pipe(branch);
+  }
+  return branches;
+}
