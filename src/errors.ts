@@ -32,6 +32,7 @@ export const CODES = {
   // command line and configuration
   E_USAGE: { exit: Exit.USAGE, summary: 'the command line is wrong: unknown command or option, missing argument' },
   E_CONFIG_INVALID: { exit: Exit.CONFIG, summary: 'the keel configuration file (/etc/keel/keel.yaml) cannot be read or is invalid' },
+  E_SPEC_INVALID: { exit: Exit.CONFIG, summary: 'a system-container manifest (YAML) has problems; keel validate lists each with file:line:column' },
   E_AUTH_FILE: { exit: Exit.CONFIG, summary: 'an auth file (auth.json, ~/.docker/config.json, --authfile) cannot be read or is invalid' },
 
   // image references and OCI data
@@ -67,6 +68,7 @@ export const CODES = {
   E_STORE_IO: { exit: Exit.IOERR, summary: 'reading or writing the store failed (disk full, I/O error)' },
   E_PERMISSION: { exit: Exit.NOPERM, summary: 'keel lacks a privilege it needs (most commands need root)' },
   E_BUNDLE_EXISTS: { exit: Exit.CANTCREAT, summary: 'the bundle directory exists and is not empty' },
+  E_MOUNT_SOURCE: { exit: Exit.CONFIG, summary: 'a host mount source is missing (and the manifest does not say create: true) or is refused as sensitive' },
 
   // systemd (src/systemd/)
   E_SYSTEMD_UNAVAILABLE: { exit: Exit.UNAVAILABLE, summary: 'the system bus or systemd could not be reached, went away, or did not answer in time' },

@@ -30,7 +30,8 @@ export interface RuntimeSpec {
   readonly ociVersion: string;
   readonly process: Record<string, unknown>;
   readonly root: { readonly path: string; readonly readonly: boolean };
-  readonly hostname: string;
+  /** Absent when the container shares the host's UTS namespace. */
+  readonly hostname?: string;
   readonly mounts: readonly Record<string, unknown>[];
   readonly linux: Record<string, unknown>;
   readonly annotations?: Readonly<Record<string, string>>;

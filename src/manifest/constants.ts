@@ -60,6 +60,8 @@ export type Propagation = (typeof PROPAGATIONS)[number];
 export const SENSITIVE_SOURCES: readonly string[] = ['/', '/proc', '/sys', '/run/dbus', '/var/run/dbus', '/var/lib/keel'];
 
 export const MAX_FILE_BYTES = 1024 * 1024;
+/** Nesting of [ ] and { } (counted naively, strings included) above which a file is refused unparsed. */
+export const MAX_FLOW_DEPTH = 64;
 /** yaml's own per-document alias expansion cap (toJS maxAliasCount). */
 export const MAX_ALIAS_COUNT = 16;
 /** Nodes visited per document, aliases expanded: a second fence against expansion bombs. */

@@ -75,7 +75,7 @@ function checkMounts(value: unknown): Finding[] {
       if (hit !== undefined) {
         findings.push({
           at: [i, 'source'],
-          message: `source ${source} is ${source === hit ? '' : 'under '}${hit}, which a container may not see by default`,
+          message: source === hit ? `${source} is a host path a container may not see by default` : `${source} is under ${hit}, a host path a container may not see by default`,
           hint: 'set allowSensitive: true on this mount if the container really needs it',
         });
       }

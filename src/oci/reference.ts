@@ -53,11 +53,12 @@ function parseLocal(input: string, transport: LocalReference['transport']): Loca
     if (!rest) invalid(input, 'no file given');
     return Object.freeze({ transport, path: rest });
   }
-  // oci:DIR[:tag] — the tag is after the last colon, if that is not part of the path.
-  const colon = rest.lastIndexOf(':');
+  // oci:DIR[:tag] — as in skopeo, the path ends at the first colon, so the
+  // tag may itself be a full image name (oci:/media/usb:quay.io/coreos/etcd:v3.5).
+  const colon = rest.indexOf(':');
   let path = rest;
   let tag: string | undefined;
-  if (colon > 0 && !rest.slice(colon + 1).includes('/')) {
+  if (colon >= 0) {
     path = rest.slice(0, colon);
     tag = rest.slice(colon + 1);
     if (!TAG.test(tag) && !isRefName(tag)) invalid(input, `invalid tag ${JSON.stringify(tag)}`);
@@ -68,7 +69,7 @@ function parseLocal(input: string, transport: LocalReference['transport']): Loca
 
 /** OCI layout ref names (org.opencontainers.image.ref.name) allow a little more than tags. */
 function isRefName(s: string): boolean {
-  return /^[A-Za-z0-9._\-+@/]{1,255}$/.test(s) && !s.includes('..');
+  return /^[A-Za-z0-9._\-+@/:]{1,255}$/.test(s) && !s.includes('..');
 }
 
 function parseRegistryReference(s: string, input: string): RegistryReference {
@@ -129,4 +130,27 @@ export function formatReference(ref: ImageReference): string {
 export function isLoopbackRegistry(registry: string): boolean {
   const host = registry.startsWith('[') ? registry.slice(1, registry.indexOf(']')) : registry.replace(/:[0-9]+$/, '');
   return host === 'localhost' || host === '::1' || /^127\.[0-9]+\.[0-9]+\.[0-9]+$/.test(host);
+}
+
+/**
+ * The name an image is stored under. Registry references use their canonical
+ * form. An offline source whose tag is a full image name with a registry host
+ * (`oci-archive:/usb/etcd.tar:quay.io/coreos/etcd:v3.5`) is stored under that
+ * name, so manifests naming the registry image find it on an air-gapped host;
+ * other offline sources are stored as `localhost/<file or dir name>:<tag>`.
+ */
+export function storeName(ref: ImageReference): string {
+  if (ref.transport === 'registry') return formatReference(ref);
+  if (ref.tag !== undefined && ref.tag.includes('/')) {
+    try {
+      const named = parseReference(ref.tag);
+      if (named.transport === 'registry') return formatReference(named);
+    } catch {
+      // not an image name: fall through to the local naming
+    }
+  }
+  const base = ref.path.replace(/\/+$/, '').split('/').pop() ?? 'image';
+  const repo = base.replace(/\.(tar|oci|tgz)$/i, '').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '') || 'image';
+  const tag = ref.tag !== undefined && TAG.test(ref.tag) ? ref.tag : 'latest';
+  return `localhost/${repo}:${tag}`;
 }

@@ -12,7 +12,7 @@ import type { Digest } from '../oci/digest.ts';
 import { layerCompression } from '../oci/media-types.ts';
 import { parseImageConfig, parseManifestDocument } from '../oci/parse.ts';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
-import { formatReference, parseReference } from '../oci/reference.ts';
+import { parseReference, storeName } from '../oci/reference.ts';
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../oci/types.ts';
 import { VerifyStream } from '../oci/verify.ts';
 import { extractLayer, type LayerStats } from '../layer/index.ts';
@@ -60,7 +60,7 @@ const INDEX_DIGEST_ANNOTATION = 'io.keel.image.index.digest';
 
 export async function pullImage(store: Store, input: string, options: PullOptions): Promise<PullResult> {
   const ref = parseReference(input);
-  const name = formatReference(ref);
+  const name = storeName(ref);
   const source = openSource(ref, options.source);
   try {
     return await store.withSharedLock(() => pullFrom(store, source, name, options));

@@ -4,7 +4,7 @@
 import { KeelError } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
 import { parseImageConfig, parseManifestDocument } from '../oci/parse.ts';
-import { formatReference, parseReference } from '../oci/reference.ts';
+import { parseReference, storeName } from '../oci/reference.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.ts';
 import type { Store } from '../store/index.ts';
 
@@ -19,7 +19,7 @@ export interface StoredImage {
 
 /** The canonical store name of what the user typed (`etcd` -> `docker.io/library/etcd:latest`). */
 export function imageName(input: string): string {
-  return formatReference(parseReference(input));
+  return storeName(parseReference(input));
 }
 
 export async function findImage(store: Store, input: string): Promise<{ name: string; descriptor: Descriptor }> {

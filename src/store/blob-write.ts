@@ -32,26 +32,25 @@ export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob
   }
   let ok = false;
   try {
-    try {
-      for await (const chunk of source as AsyncIterable<Buffer | string>) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        if (expected.size !== undefined && digester.bytes + buf.byteLength > expected.size) {
-          throw new KeelError('E_SIZE_MISMATCH', `${what} is more than ${expected.size} bytes, expected ${expected.size}`, {
-            detail: { expected: expected.size, digest: expected.digest },
-          });
-        }
-        digester.update(buf);
+    // Errors of the source (network, upstream verification) keep their identity;
+    // only our own writes are wrapped as store I/O errors.
+    for await (const chunk of source as AsyncIterable<Buffer | string>) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      if (expected.size !== undefined && digester.bytes + buf.byteLength > expected.size) {
+        throw new KeelError('E_SIZE_MISMATCH', `${what} is more than ${expected.size} bytes, expected ${expected.size}`, {
+          detail: { expected: expected.size, digest: expected.digest },
+        });
+      }
+      digester.update(buf);
+      try {
         let off = 0;
         while (off < buf.byteLength) {
           const { bytesWritten } = await fh.write(buf, off, buf.byteLength - off);
           off += bytesWritten;
         }
+      } catch (err) {
+        throw fsError(`writing ${what}`, err);
       }
-    } catch (err) {
-      if (err instanceof KeelError) throw err;
-      // A source error (network, verification upstream) keeps its own identity.
-      if (err instanceof Error && !('syscall' in err)) throw err;
-      throw fsError(`writing ${what}`, err);
     }
     const mismatch = checkDigester(digester, { ...expected, what });
     if (mismatch) throw mismatch;

@@ -12,14 +12,13 @@
 // path derived from a digest goes through parseDigest first; index.json and
 // oci-layout are created with link(2) so two creators cannot clobber each other.
 
-import { link, lstat, mkdir, readFile, readdir, rm, chmod } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/media-types.ts';
 import { fsyncDir } from './fs-sync.ts';
 import { ownerAlive, ownerOfName, uniqueName } from './owner.ts';
-import { writeFile } from 'node:fs/promises';
 
 export const OCI_LAYOUT = { imageLayoutVersion: '1.0.0' } as const;
 export const EMPTY_INDEX = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] } as const;

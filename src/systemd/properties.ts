@@ -180,8 +180,8 @@ export function renderServiceProperties(s: ServiceSettings): UnitProperty[] {
   }
   const argv = s.execStart.map((arg, i) => checkText(`ExecStart[${i}]`, arg, { allowEmpty: i > 0, allowTabNewline: i > 0 }));
   const path = checkAbsolutePath('ExecStart[0]', argv[0]);
-  // (path, argv including argv[0], ignore-failure)
-  out.push(prop('ExecStart', 'a(sbas)', [[path, argv, false]]));
+  // (path, argv including argv[0], ignore-failure): a(sasb), as systemd-run sends it
+  out.push(prop('ExecStart', 'a(sasb)', [[path, argv, false]]));
 
   const type = s.type === undefined ? 'simple' : pick('Type', s.type, SERVICE_TYPES);
   out.push(prop('Type', 's', type));

@@ -28,15 +28,11 @@ export class ArchiveFiles implements LayoutFiles {
       const handle = await open(this.file, 'r').catch((err: unknown) => {
         const errno = errnoCode(err);
         if (errno === 'ENOENT' || errno === 'ENOTDIR') {
+          const tagged = this.where.startsWith('docker-archive:') && this.file.includes(':');
           throw new KeelError('E_IMAGE_NOT_FOUND', `${this.where}: file ${this.file} does not exist`, {
             cause: err,
             detail: { path: this.file },
-          });
-        }
-        if (errno === 'EISDIR') {
-          throw new KeelError('E_SOURCE_INVALID', `${this.where}: ${this.file} is a directory, not a tar archive`, {
-            detail: { path: this.file },
-            hint: `for an OCI layout directory use oci:${this.file}`,
+            ...(tagged ? { hint: 'docker-archive: takes a file name only, with no :TAG (keel reads archives of one image)' } : {}),
           });
         }
         throw fsError(`opening ${this.file}`, err);

@@ -61,7 +61,10 @@ export class DirectoryFiles implements LayoutFiles {
       if (errno === 'ELOOP') throw this.#outside(name, 'was replaced by a symlink while being opened', err);
       throw fsError(`opening ${real}`, err);
     }
-    const stat = await handle.stat();
+    const stat = await handle.stat().catch(async (err: unknown) => {
+      await handle.close();
+      throw fsError(`reading ${real}`, err);
+    });
     if (!stat.isFile()) {
       await handle.close();
       throw new KeelError('E_SOURCE_INVALID', `${this.where}: ${name} is not a regular file`, { detail: { path: real } });

@@ -145,6 +145,7 @@ async function readAt(handle: FileHandle, position: number, length: number, file
  */
 export async function indexTar(handle: FileHandle, file: string): Promise<TarIndex> {
   const stat = await handle.stat();
+  if (stat.isDirectory()) throw invalid(file, 'is a directory, not a tar archive', `for an OCI layout directory use oci:${file}`);
   if (!stat.isFile()) throw invalid(file, 'is not a regular file');
   const fileSize = stat.size;
   if (fileSize < BLOCK) {

@@ -47,7 +47,7 @@ export async function openVerifiedBlob(file: LayoutFile, descriptor: Descriptor,
     throw options.signal.reason instanceof Error ? options.signal.reason : new KeelError('E_INTERRUPTED', `reading ${what} was cancelled`);
   }
   const source = file.stream();
-  const verify = new VerifyStream({ digest: descriptor.digest, size: descriptor.size, what: `${what}` });
+  const verify = new VerifyStream({ digest: descriptor.digest, size: descriptor.size, what });
   const onProgress = options.onProgress;
   if (onProgress !== undefined) source.on('data', (chunk: Buffer) => onProgress(chunk.byteLength));
   source.on('error', (err) => verify.destroy(err));

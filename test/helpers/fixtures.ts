@@ -27,7 +27,11 @@ export interface FixtureImage {
   readonly tag: string;
   /** Tag in the OCI layout it is pushed from. */
   readonly layoutTag: string;
-  /** What the registry holds after pushFixtures. */
+  /**
+   * The manifest's media type in the registry (its Content-Type). umoci's OCI manifests have no
+   * `mediaType` field (it is optional in OCI), so a client must go by Content-Type; the Docker
+   * schema 2 manifest and the index written here do carry the field.
+   */
   readonly manifestMediaType: string;
   /** Number of layers of the (each, for an index) image manifest. */
   readonly layers: number;
@@ -98,10 +102,9 @@ export const FIXTURE_IMAGES: readonly FixtureImage[] = [
     description: 'single, pushed as a Docker schema 2 manifest with Docker media types',
   },
   {
-    tag: 'zstd', layoutTag: 'single', manifestMediaType: OCI_MANIFEST, layers: 1, layerMediaType: OCI_ZSTD,
-    entrypoint: SINGLE_ENTRYPOINT, cmd: SINGLE_CMD,
-    pushFlags: ['--dest-compress', '--dest-compress-format', 'zstd'],
-    description: 'single, recompressed by skopeo to tar+zstd layers',
+    tag: 'zstd', layoutTag: 'zstd', manifestMediaType: OCI_MANIFEST, layers: 1, layerMediaType: OCI_ZSTD,
+    entrypoint: SINGLE_ENTRYPOINT, cmd: SINGLE_CMD, pushFlags: ['--dest-compress-format', 'zstd'],
+    description: 'single, recompressed by skopeo (oci: to a separate oci: layout, merged back) to tar+zstd',
   },
   {
     tag: 'multiarch', layoutTag: 'multiarch', manifestMediaType: OCI_INDEX, layers: 2, layerMediaType: OCI_GZIP,
@@ -118,8 +121,6 @@ export const FIXTURE_IMAGES: readonly FixtureImage[] = [
     description: 'Debian packages via apt-get download + dpkg -x: libc6 | libtinfo6+bash | coreutils and its libraries',
   },
 ];
-
-const OPTIONAL_TAGS = new Set(['realistic']);
 
 // ---------------------------------------------------------------------------------------------
 // small process helpers
@@ -207,6 +208,23 @@ async function buildSingle(layout: string, bundles: string, tag = 'single', extr
   }
   await setEntrypoint(layout, tag, SINGLE_ENTRYPOINT, SINGLE_CMD);
   return bundle;
+}
+
+/**
+ * `single` with zstd layers. skopeo recompresses only when it cannot reuse the gzip blob, so it
+ * copies into a layout of its own, whose blobs and tag are then merged into the main one.
+ */
+async function buildZstd(layout: string, work: string): Promise<void> {
+  const other = join(work, 'zstd-layout');
+  await run('skopeo', ['--insecure-policy', 'copy', '--quiet', '--dest-compress', '--dest-compress-format', 'zstd',
+    `oci:${layout}:single`, `oci:${other}:zstd`]);
+  for (const blob of await readdir(join(other, 'blobs/sha256'))) {
+    const dest = join(layout, 'blobs/sha256', blob);
+    if (!(await exists(dest))) await copyFile(join(other, 'blobs/sha256', blob), dest);
+  }
+  const index = await readIndex(layout);
+  index.manifests.push(findTag(await readIndex(other), 'zstd'));
+  await writeFile(join(layout, 'index.json'), JSON.stringify(index));
 }
 
 async function buildMulti(layout: string, bundles: string, work: string): Promise<void> {
@@ -413,6 +431,7 @@ async function buildInto(dir: string): Promise<Marker> {
   await mkdir(work, { recursive: true });
   await umoci('init', '--layout', layout);
   await buildSingle(layout, bundles);
+  await buildZstd(layout, work);
   await buildMulti(layout, bundles, work);
   await buildModes(layout, bundles);
   await buildBig(layout, bundles);
@@ -486,6 +505,16 @@ function toSet(dir: string, marker: Marker, reused: boolean): FixtureSet {
   };
 }
 
+/** Remove layouts of other builder versions untouched for an hour (they are never reused). */
+async function pruneOldVersions(current: string): Promise<void> {
+  const parent = dirname(current);
+  for (const name of await readdir(parent)) {
+    if (!/^keel-fixtures-[0-9a-f]{16}(\.build-.*)?$/.test(name) || join(parent, name) === current) continue;
+    const st = await stat(join(parent, name)).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > 3600_000) await rm(join(parent, name), { recursive: true, force: true });
+  }
+}
+
 /** Where the fixture layout of this builder version lives (it may not exist yet). */
 export function fixturesDir(): string {
   return `/var/tmp/keel-fixtures-${builderHash()}`;
@@ -505,6 +534,7 @@ export async function buildFixtures(): Promise<FixtureSet> {
   try {
     if (await exists(marker)) return toSet(dir, await read(), true);
     await rm(dir, { recursive: true, force: true });
+    await pruneOldVersions(dir);
     const tmp = await mkdtemp(`${dir}.build-`);
     try {
       const m = await buildInto(tmp);

@@ -41,3 +41,11 @@ test('loopback detection', () => {
   assert.ok(!isLoopbackRegistry('127.example.com'));
   assert.ok(!isLoopbackRegistry('10.0.0.1:5000'));
 });
+
+test('store names of offline sources', async () => {
+  const { storeName } = await import('../../../src/oci/reference.ts');
+  assert.equal(storeName(parseReference('oci:/var/tmp/etcd-layout:3.4')), 'localhost/etcd-layout:3.4');
+  assert.equal(storeName(parseReference('oci-archive:/usb/etcd.tar:quay.io/coreos/etcd:v3.5')), 'quay.io/coreos/etcd:v3.5');
+  assert.equal(storeName(parseReference('docker-archive:/usb/Etcd Image.tar')), 'localhost/etcd-image:latest');
+  assert.equal(storeName(parseReference('etcd')), 'docker.io/library/etcd:latest');
+});

@@ -1,0 +1,181 @@
+// bench/pull.ts — keel pull + keel unpack against skopeo copy + umoci unpack,
+// podman pull (when it works here), and the unchecked floor `curl | tar -xz`.
+//
+// Every run is cold (fresh store and target, in /var/tmp). Contenders run
+// interleaved (keel, peer, keel, peer, ...) and medians are reported, with
+// user+sys CPU beside wall time, because wall times on shared machines vary
+// 3-4x while CPU time stays within a few percent.
+//
+//   npm run bench:pull -- [--runs N] [--big-mib N] [--skip-big]
+
+import { execFile as execFileCb, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import { startRegistry } from '../test/helpers/registry.ts';
+
+const execFile = promisify(execFileCb);
+const ROOT = path.resolve(import.meta.dirname, '..');
+const KEEL = path.join(ROOT, 'bin', 'keel');
+const WORK = '/var/tmp/keel-bench';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    'big-mib': { type: 'string', default: '1024' },
+    'skip-big': { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(values.runs);
+const BIG_MIB = Number(values['big-mib']);
+
+interface Sample {
+  wallMs: number;
+  cpuMs: number;
+  maxRssKb: number;
+}
+
+/** Runs a shell command under GNU time; returns wall, user+sys CPU and peak RSS. */
+async function measure(script: string): Promise<Sample> {
+  const started = process.hrtime.bigint();
+  const child = spawn('/usr/bin/time', ['-f', '%U %S %M', 'bash', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+  if (code !== 0) throw new Error(`benchmark command failed (${code}): ${script}\n${stderr}`);
+  const last = stderr.trim().split('\n').at(-1) ?? '';
+  const [user, sys, rss] = last.split(' ').map(Number);
+  return { wallMs, cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000, maxRssKb: rss ?? 0 };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/**
+ * Builds a benchmark image with umoci: `layers` layers of `mib` MiB in all,
+ * half incompressible data and half text-like data (so gzip has real work, as
+ * with binaries), with many small files as well as big ones.
+ */
+async function buildImage(layout: string, tag: string, mib: number, layers: number): Promise<void> {
+  const marker = path.join(layout, `.built-${tag}`);
+  if (existsSync(marker)) return;
+  if (!existsSync(path.join(layout, 'oci-layout'))) await execFile('umoci', ['init', '--layout', layout]);
+  await execFile('umoci', ['new', '--image', `${layout}:${tag}`]);
+  const bundle = await mkdtemp(path.join(WORK, 'bundle-'));
+  await rm(bundle, { recursive: true });
+  await execFile('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
+  const perLayer = Math.ceil((mib << 20) / layers);
+  for (let l = 0; l < layers; l++) {
+    const dir = path.join(bundle, 'rootfs', `layer${l}`);
+    await mkdir(dir, { recursive: true });
+    let written = 0;
+    let n = 0;
+    while (written < perLayer) {
+      const size = n % 10 === 0 ? Math.min(8 << 20, perLayer - written) : Math.min(64 << 10, perLayer - written);
+      const seed = createHash('sha256').update(`${tag}/${l}/${n}`).digest();
+      const buf = Buffer.alloc(size);
+      if (n % 2 === 0) {
+        for (let off = 0; off < size; off += 32) createHash('sha256').update(seed).update(String(off)).digest().copy(buf, off);
+      } else {
+        const words = ['etcd', 'kubelet', 'flannel', 'systemd', 'runc', 'container', 'layer', 'digest', '\n'];
+        let off = 0;
+        let i = seed[0] ?? 0;
+        while (off < size) off += buf.write(`${words[(i = (i * 31 + 7) % words.length)]} `, off);
+      }
+      await writeFile(path.join(dir, `f${n}`), buf);
+      written += size;
+      n++;
+    }
+    await execFile('umoci', ['repack', '--refresh-bundle', '--image', `${layout}:${tag}`, bundle], { maxBuffer: 1 << 26 });
+  }
+  await execFile('umoci', ['config', '--image', `${layout}:${tag}`, '--config.cmd', '/bin/true']);
+  await rm(bundle, { recursive: true, force: true });
+  await writeFile(marker, '');
+}
+
+async function layerUrls(registry: string, repo: string, tag: string): Promise<string[]> {
+  const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const manifest = (await res.json()) as { layers: Array<{ digest: string }> };
+  return manifest.layers.map((l) => `http://${registry}/v2/${repo}/blobs/${l.digest}`);
+}
+
+async function podmanWorks(): Promise<boolean> {
+  try {
+    await execFile('podman', ['--version']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function benchImage(registry: string, repo: string, tag: string, sizeLabel: string): Promise<void> {
+  const ref = `${registry}/${repo}:${tag}`;
+  const urls = await layerUrls(registry, repo, tag);
+  const contenders: Record<string, (dir: string) => string> = {
+    keel: (d) => `${KEEL} --root ${d}/store pull -q ${ref} >/dev/null && ${KEEL} --root ${d}/store unpack ${ref} ${d}/bundle >/dev/null`,
+    'skopeo+umoci': (d) =>
+      `skopeo copy -q --src-tls-verify=false docker://${ref} oci:${d}/layout:${tag} && umoci unpack --image ${d}/layout:${tag} ${d}/bundle >/dev/null`,
+    'curl|tar': (d) => `mkdir -p ${d}/rootfs && ${urls.map((u) => `curl -sf ${u} | tar -xz -C ${d}/rootfs`).join(' && ')}`,
+  };
+  if (await podmanWorks()) {
+    contenders.podman = (d) =>
+      `podman --root ${d}/podman --runroot ${d}/run --storage-driver vfs pull -q --tls-verify=false ${ref} >/dev/null`;
+  }
+  const samples = new Map<string, Sample[]>(Object.keys(contenders).map((k) => [k, []]));
+  for (let run = 0; run < RUNS; run++) {
+    for (const [name, script] of Object.entries(contenders)) {
+      const dir = await mkdtemp(path.join(WORK, `${name.replace(/\W/g, '')}-`));
+      await execFile('sync');
+      try {
+        samples.get(name)?.push(await measure(script(dir)));
+      } catch (err) {
+        console.error(`${name}: ${(err as Error).message}`);
+        samples.delete(name);
+        delete contenders[name];
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  const keel = samples.get('keel') ?? [];
+  const kWall = median(keel.map((s) => s.wallMs));
+  const kCpu = median(keel.map((s) => s.cpuMs));
+  console.log(`\n${sizeLabel} image ${ref}, ${urls.length} layers, ${RUNS} cold runs each, medians:`);
+  console.log('contender       wall(s)  cpu(s)  keel wall/peer  keel cpu/peer  peak RSS');
+  for (const [name, list] of samples) {
+    const wall = median(list.map((s) => s.wallMs));
+    const cpu = median(list.map((s) => s.cpuMs));
+    const rss = Math.max(...list.map((s) => s.maxRssKb));
+    console.log(
+      `${name.padEnd(14)} ${(wall / 1000).toFixed(2).padStart(8)} ${(cpu / 1000).toFixed(2).padStart(7)}  ${(kWall / wall).toFixed(2).padStart(14)}  ${(kCpu / cpu).toFixed(2).padStart(13)}  ${(rss / 1024).toFixed(0).padStart(5)} MB`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  await mkdir(WORK, { recursive: true });
+  const layout = path.join(WORK, 'images');
+  console.log('building benchmark images (cached in /var/tmp/keel-bench/images)...');
+  await buildImage(layout, 'medium', 100, 5);
+  if (!values['skip-big']) await buildImage(layout, 'big', BIG_MIB, 8);
+  const registry = await startRegistry();
+  try {
+    const tags = values['skip-big'] ? ['medium'] : ['medium', 'big'];
+    for (const tag of tags) {
+      await execFile('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${registry.host}/bench:${tag}`]);
+    }
+    await benchImage(registry.host, 'bench', 'medium', '~100 MB');
+    if (!values['skip-big']) await benchImage(registry.host, 'bench', 'big', `~${BIG_MIB} MiB`);
+  } finally {
+    await registry.stop();
+  }
+}
+
+await main();

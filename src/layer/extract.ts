@@ -1,0 +1,350 @@
+// extractLayer: one layer's (compressed) byte stream -> the layer's own tree in
+// a staging directory, treating every byte as hostile.
+//
+//   input -> decompress -> ratio meter -> VerifyStream(diff_id) -> TarGuard -> tar-stream -> entries
+//
+// Invariants: every entry path is resolved inside `dir` as if it were `/`
+// (resolve.ts), nothing is created or changed through a symlink, keel's own
+// header parser (TarGuard) and tar-stream must agree on every entry, and the
+// promise settles on every path (tar-stream alone can stall: see tar-guard.ts).
+// It resolves only after the tar end, the input end, a matching diff_id and
+// one syncfs. Whiteout markers are kept as empty mode-0 files, not applied.
+
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline, type Readable } from 'node:stream';
+import tarStream from 'tar-stream';
+import { KeelError, errnoCode, fsError, isKeelError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+import type { Compression } from '../oci/media-types.ts';
+import { VerifyStream } from '../oci/verify.ts';
+import { RatioMeter, createDecompressor } from './decompress.ts';
+import { classifyWhiteout, normaliseEntryPath } from './entry-path.ts';
+import { applyDirTimes, clearFinal, createFile, createMarker, makeDirectory, makeFifo, makeHardlink, makeSymlink, syncFilesystem, type NodeMeta } from './fs-ops.ts';
+import { resolveLimits, type LayerLimits } from './limits.ts';
+import { lstatOrNull, resolveDirInRoot } from './resolve.ts';
+import { TarGuard, type GuardedEntry } from './tar-guard.ts';
+import { malformed } from './tar-header.ts';
+
+export interface ExtractLayerOptions {
+  compression: Compression;
+  /** The expected digest of the uncompressed tar stream. */
+  diffId: Digest;
+  limits?: Partial<LayerLimits> | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface LayerStats {
+  diffId: Digest;
+  /** Tar entries seen (including skipped device nodes and whiteout markers). */
+  entries: number;
+  /** Bytes of the uncompressed tar stream. */
+  uncompressedBytes: number;
+  warnings: readonly string[];
+}
+
+const MAX_NAMED = 5;
+
+function interrupted(): KeelError {
+  return new KeelError('E_INTERRUPTED', 'layer extraction was interrupted', { hint: 'run the command again' });
+}
+
+/** Maps a failure from the stream stages to a KeelError. */
+function toKeelError(err: unknown, compression: Compression): KeelError {
+  if (isKeelError(err)) return err;
+  const code = errnoCode(err);
+  if (err instanceof Error && err.name === 'AbortError') return interrupted();
+  if (code !== undefined && (code.startsWith('Z_') || code.startsWith('ERR_ZSTD') || code.startsWith('ZSTD_'))) {
+    return new KeelError('E_LAYER_MALFORMED', `layer is not valid ${compression} data: ${(err as Error).message}`, { cause: err });
+  }
+  if (code !== undefined && /^E[A-Z]+$/.test(code)) return fsError('extracting a layer', err);
+  const message = err instanceof Error ? err.message : String(err);
+  return new KeelError('E_LAYER_MALFORMED', `layer tar is malformed: ${message}`, { cause: err });
+}
+
+class LayerWriter {
+  readonly root: string;
+  readonly limits: LayerLimits;
+  entries = 0;
+  readonly dirTimes = new Map<string, { mtime: number; atime: number }>();
+  readonly devices: string[] = [];
+  deviceCount = 0;
+  xattrEntries = 0;
+  capabilityEntries = 0;
+
+  constructor(root: string, limits: LayerLimits) {
+    this.root = root;
+    this.limits = limits;
+  }
+
+  async write(entry: GuardedEntry, data: AsyncIterable<Uint8Array>): Promise<void> {
+    this.entries += 1;
+    if (this.entries > this.limits.maxEntries) {
+      throw new KeelError('E_LAYER_LIMIT', `layer has more than ${this.limits.maxEntries} entries`, {
+        detail: { limit: 'maxEntries', max: this.limits.maxEntries },
+        hint: 'the layer is hostile or unusual; raise maxEntries only for an image you trust',
+      });
+    }
+    const comps = normaliseEntryPath(entry.name, this.limits);
+    const isFile = entry.kind === 'file' || entry.kind === 'contiguous-file';
+    if (comps.length === 0) {
+      // the root is always a directory (0755 root:root); its own entry changes nothing
+      if (entry.kind !== 'directory') {
+        throw new KeelError('E_LAYER_PATH', `layer entry ${JSON.stringify(entry.name)} would replace the root directory with a ${entry.kind}`, {
+          hint: 'the image is hostile: the root filesystem must be a directory',
+        });
+      }
+      return;
+    }
+    for (const key of entry.pax.keys()) {
+      if (key.startsWith('SCHILY.xattr.') || key.startsWith('LIBARCHIVE.xattr.')) {
+        this.xattrEntries += 1;
+        if (key.endsWith('.security.capability')) this.capabilityEntries += 1;
+        break;
+      }
+    }
+    for (const part of comps.slice(0, -1)) {
+      if (classifyWhiteout(part).kind !== 'none') {
+        throw new KeelError('E_LAYER_WHITEOUT', `layer entry ${JSON.stringify(entry.name.slice(0, 200))} has a whiteout name as a directory`, {
+          hint: 'whiteout markers are files; the image is hostile or broken',
+        });
+      }
+    }
+    const base = comps[comps.length - 1] as string;
+    const whiteout = classifyWhiteout(base);
+    if ((entry.kind === 'character-device' || entry.kind === 'block-device') && whiteout.kind === 'none') {
+      // policy: an image never creates device nodes (the runtime provides /dev); see docs/layers.md
+      this.deviceCount += 1;
+      if (this.devices.length < MAX_NAMED) this.devices.push(comps.join('/'));
+      return;
+    }
+    const parent = (await resolveDirInRoot(this.root, comps.slice(0, -1), { create: true, entry: entry.name })) as string;
+    const hostPath = path.join(parent, base);
+    const meta: NodeMeta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime };
+
+    if (whiteout.kind !== 'none') {
+      if (!isFile) {
+        throw new KeelError('E_LAYER_WHITEOUT', `whiteout ${JSON.stringify(entry.name.slice(0, 200))} is a ${entry.kind}, not a file`, {
+          hint: 'whiteout markers are empty regular files (OCI image spec)',
+        });
+      }
+      await drain(data);
+      await clearFinal(hostPath, false);
+      await createMarker(hostPath);
+      return;
+    }
+
+    switch (entry.kind) {
+      case 'file':
+      case 'contiguous-file':
+        await clearFinal(hostPath, false);
+        await createFile(hostPath, meta, entry.size > 0 ? data : null);
+        return;
+      case 'directory': {
+        const exists = await clearFinal(hostPath, true);
+        await makeDirectory(hostPath, meta, exists);
+        this.dirTimes.set(path.relative(this.root, hostPath), { mtime: entry.mtime, atime: entry.mtime });
+        return;
+      }
+      case 'symlink': {
+        const target = entry.linkname ?? '';
+        if (target === '' || target.includes('\0')) throw malformed(`symlink ${JSON.stringify(entry.name.slice(0, 200))} has an empty or NUL-containing target`);
+        if (Buffer.byteLength(target) > this.limits.maxPathLength) {
+          throw new KeelError('E_LAYER_LIMIT', `symlink ${JSON.stringify(entry.name.slice(0, 200))} has a target longer than ${this.limits.maxPathLength} bytes`);
+        }
+        await clearFinal(hostPath, false);
+        await makeSymlink(hostPath, target, meta);
+        return;
+      }
+      case 'link': {
+        const existing = await this.#linkTarget(entry);
+        if (existing === hostPath) throw linkError(entry, 'links to itself');
+        await clearFinal(hostPath, false);
+        const st = await lstatOrNull(existing);
+        if (st === null || !st.isFile()) throw linkError(entry, 'its target was removed by the entry itself');
+        await makeHardlink(existing, hostPath);
+        return;
+      }
+      case 'fifo':
+        await clearFinal(hostPath, false);
+        await makeFifo(hostPath, meta);
+        return;
+      default:
+        throw new KeelError('E_LAYER_UNSUPPORTED', `layer entry ${JSON.stringify(entry.name.slice(0, 200))} has unsupported type ${entry.kind}`);
+    }
+  }
+
+  /** Resolves a hardlink's target inside the root: it must be a regular file already in this layer. */
+  async #linkTarget(entry: GuardedEntry): Promise<string> {
+    const raw = entry.linkname ?? '';
+    if (raw === '') throw linkError(entry, 'has no target');
+    let comps: string[];
+    try {
+      comps = normaliseEntryPath(raw, this.limits, 'hardlink target');
+    } catch (err) {
+      if (isKeelError(err, 'E_LAYER_PATH')) throw linkError(entry, 'points above the root');
+      throw err;
+    }
+    const base = comps[comps.length - 1];
+    if (base === undefined) throw linkError(entry, 'points at the root directory');
+    if (classifyWhiteout(base).kind !== 'none') throw linkError(entry, 'points at a whiteout marker');
+    const parent = await resolveDirInRoot(this.root, comps.slice(0, -1), { create: false, entry: raw });
+    const target = parent === null ? null : path.join(parent, base);
+    const st = target === null ? null : await lstatOrNull(target);
+    if (target === null || st === null) throw linkError(entry, 'points at nothing earlier in this layer');
+    if (!st.isFile()) throw linkError(entry, 'points at something that is not a regular file');
+    return target;
+  }
+
+  warnings(): string[] {
+    const out: string[] = [];
+    if (this.deviceCount > 0) {
+      out.push(`skipped ${this.deviceCount} device node(s) (the runtime provides /dev): ${this.devices.join(', ')}${this.deviceCount > this.devices.length ? ', ...' : ''}`);
+    }
+    if (this.xattrEntries > 0) {
+      out.push(
+        `ignored extended attributes on ${this.xattrEntries} entr${this.xattrEntries === 1 ? 'y' : 'ies'}` +
+          (this.capabilityEntries > 0 ? ` (file capabilities dropped on ${this.capabilityEntries})` : ''),
+      );
+    }
+    return out;
+  }
+}
+
+function linkError(entry: GuardedEntry, why: string): KeelError {
+  return new KeelError('E_LAYER_LINK', `hardlink ${JSON.stringify(entry.name.slice(0, 200))} -> ${JSON.stringify((entry.linkname ?? '').slice(0, 200))} ${why}`, {
+    hint: 'a hardlink must point at a regular file earlier in the same layer',
+  });
+}
+
+async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const _ of data) {
+    // discarded
+  }
+}
+
+type TarHeader = tarStream.Header;
+
+function sameEntry(header: TarHeader, entry: GuardedEntry): boolean {
+  return (
+    header.type === entry.kind &&
+    header.name === entry.name &&
+    (header.linkname ?? null) === entry.linkname &&
+    header.size === entry.size
+  );
+}
+
+/** See index.ts for the contract. */
+export async function extractLayer(input: Readable, dir: string, options: ExtractLayerOptions): Promise<LayerStats> {
+  const limits = resolveLimits(options.limits);
+  const root = path.resolve(dir);
+  let rootStat;
+  try {
+    rootStat = await lstat(root);
+  } catch (err) {
+    input.destroy();
+    throw fsError(`opening the staging directory ${root}`, err);
+  }
+  if (!rootStat.isDirectory()) {
+    input.destroy();
+    throw new KeelError('E_INTERNAL', `staging directory ${root} is not a directory`);
+  }
+  if (options.signal?.aborted) {
+    input.destroy();
+    throw interrupted();
+  }
+
+  const decompressor = createDecompressor(options.compression);
+  const meter = new RatioMeter(decompressor.consumed, limits.maxRatio);
+  const verify = new VerifyStream({ digest: options.diffId, what: `layer ${options.diffId}` });
+  const guard = new TarGuard(limits.maxPaxHeaderSize);
+  const extract = tarStream.extract();
+  const writer = new LayerWriter(root, limits);
+
+  let failure: KeelError | null = null;
+  const fail = (err: unknown): KeelError => {
+    failure ??= toKeelError(err, options.compression);
+    return failure;
+  };
+  let current: Promise<void> = Promise.resolve();
+
+  const extractDone = new Promise<void>((resolve, reject) => {
+    let finished = false;
+    extract.on('finish', () => {
+      finished = true;
+      resolve();
+    });
+    extract.on('error', (err: unknown) => reject(fail(err)));
+    extract.on('close', () => {
+      if (!finished) reject(failure ?? malformed('the tar parser stopped early'));
+    });
+  });
+  extractDone.catch(() => undefined);
+  let drainWaiter: (() => void) | null = null;
+  extract.on('drain', () => {
+    const w = drainWaiter;
+    drainWaiter = null;
+    w?.();
+  });
+
+  extract.on('entry', (header, stream, next) => {
+    stream.on('error', () => undefined);
+    const data = stream as unknown as AsyncIterable<Uint8Array>;
+    const entry = guard.entries.shift();
+    current = (async () => {
+      if (failure !== null) throw failure;
+      if (options.signal?.aborted) throw interrupted();
+      if (entry === undefined || !sameEntry(header, entry)) {
+        throw malformed(`tar parsers disagree about entry ${JSON.stringify(String(header.name).slice(0, 200))}`);
+      }
+      const isFile = entry.kind === 'file' || entry.kind === 'contiguous-file';
+      if (!isFile && (header.size ?? 0) > 0) throw malformed(`${entry.kind} entry has a size`); // see tar-guard.ts
+      await writer.write(entry, data);
+      if (isFile && entry.size > 0) stream.resume();
+    })().then(
+      () => next(),
+      (err: unknown) => {
+        extract.destroy(fail(err));
+      },
+    );
+  });
+
+  const onAbort = (): void => {
+    const e = fail(interrupted());
+    guard.destroy(e);
+    extract.destroy(e);
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const source = pipeline(input, decompressor.stream, meter, verify, guard, () => undefined) as TarGuard;
+  try {
+    for await (const chunk of source) {
+      if (failure !== null) throw failure;
+      if (!extract.write(chunk as Buffer)) {
+        await Promise.race([new Promise<void>((resolve) => (drainWaiter = resolve)), extractDone]);
+      }
+    }
+    if (failure !== null) throw failure;
+    extract.end(undefined);
+    await extractDone;
+    await current;
+    if (failure !== null) throw failure;
+    if (guard.entries.length > 0) throw malformed('tar-stream skipped entries keel parsed');
+    await applyDirTimes(root, writer.dirTimes);
+    const __t = performance.now(); await syncFilesystem(root); if (process.env.KEEL_PERF) console.log("sync ms", Math.round(performance.now() - __t));
+  } catch (err) {
+    const e = fail(err);
+    source.destroy(e);
+    extract.destroy(e);
+    await current.catch(() => undefined);
+    throw e;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  return {
+    diffId: options.diffId,
+    entries: writer.entries,
+    uncompressedBytes: verify.bytes,
+    warnings: Object.freeze(writer.warnings()),
+  };
+}

@@ -1,0 +1,178 @@
+// The filesystem primitives extraction and stacking share. Every call works on
+// a final component whose parent was resolved inside the root (resolve.ts) and
+// never follows a symlink in the final component: files are created with
+// O_CREAT|O_EXCL|O_NOFOLLOW and their owner, mode and times are set through
+// the fd (fchown before fchmod: chown clears setuid/setgid); symlinks get
+// lchown/lutimes only; directories are opened O_DIRECTORY|O_NOFOLLOW.
+// Node opens every fd O_CLOEXEC itself. Node has no mkfifo(3): FIFOs are made by the `mkfifo` program (coreutils).
+
+import { execFile } from 'node:child_process';
+import { constants, type Stats } from 'node:fs';
+import { lchown, link, lutimes, mkdir, open, rm, symlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fsError } from '../errors.ts';
+import { lstatOrNull } from './resolve.ts';
+
+const run = promisify(execFile);
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY, O_NONBLOCK } = constants;
+
+export interface NodeMeta {
+  /** The 12 permission bits (incl. setuid, setgid, sticky). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Seconds since the epoch (fractions allowed). */
+  readonly mtime: number;
+  readonly atime?: number | undefined;
+}
+
+async function guarded<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw fsError(action, err);
+  }
+}
+
+/**
+ * Makes room for a new final component: a directory stays when a directory
+ * is coming (returns true: keep it), anything else is removed (rm -r, which
+ * unlinks a symlink rather than following it).
+ */
+export async function clearFinal(hostPath: string, keepDirectory: boolean): Promise<boolean> {
+  const st = await lstatOrNull(hostPath);
+  if (st === null) return false;
+  if (keepDirectory && st.isDirectory()) return true;
+  await guarded(`removing ${hostPath}`, () => rm(hostPath, { recursive: true, force: true }));
+  return false;
+}
+
+async function applyMeta(fh: FileHandle, meta: NodeMeta, times: boolean): Promise<void> {
+  await fh.chown(meta.uid, meta.gid);
+  await fh.chmod(meta.mode & 0o7777);
+  if (times) await fh.utimes(meta.atime ?? meta.mtime, meta.mtime);
+}
+
+/** Creates a regular file with `data` (streamed, chunk by chunk). Returns the bytes written. */
+export async function createFile(hostPath: string, meta: NodeMeta, data: AsyncIterable<Uint8Array> | null): Promise<number> {
+  return guarded(`writing ${hostPath}`, async () => {
+    const fh = await open(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    let written = 0;
+    try {
+      if (data !== null) {
+        for await (const chunk of data) {
+          let off = 0;
+          while (off < chunk.byteLength) {
+            const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+            off += bytesWritten;
+          }
+          written += chunk.byteLength;
+        }
+      }
+      await applyMeta(fh, meta, true);
+    } finally {
+      await fh.close();
+    }
+    return written;
+  });
+}
+
+/** An empty whiteout marker: regular file, mode 0, root-owned. */
+export async function createMarker(hostPath: string): Promise<void> {
+  await createFile(hostPath, { mode: 0, uid: 0, gid: 0, mtime: 0 }, null);
+}
+
+/** Creates the directory unless `exists`, then sets owner and mode (times are set later, deepest first). */
+export async function makeDirectory(hostPath: string, meta: NodeMeta, exists: boolean): Promise<void> {
+  await guarded(`creating directory ${hostPath}`, async () => {
+    if (!exists) await mkdir(hostPath, { mode: 0o700 });
+    const fh = await open(hostPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    try {
+      await applyMeta(fh, meta, false);
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+export async function makeSymlink(hostPath: string, target: string, meta: NodeMeta): Promise<void> {
+  await guarded(`creating symlink ${hostPath}`, async () => {
+    await symlink(target, hostPath);
+    await lchown(hostPath, meta.uid, meta.gid);
+    await lutimes(hostPath, meta.atime ?? meta.mtime, meta.mtime);
+  });
+}
+
+export async function makeFifo(hostPath: string, meta: NodeMeta): Promise<void> {
+  await guarded(`creating FIFO ${hostPath}`, async () => {
+    await run('mkfifo', ['-m', '600', '--', hostPath]);
+    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer
+    const fh = await open(hostPath, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+    try {
+      await applyMeta(fh, meta, true);
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+export async function makeHardlink(existing: string, hostPath: string): Promise<void> {
+  await guarded(`linking ${hostPath} to ${existing}`, () => link(existing, hostPath));
+}
+
+export function metaOf(st: Stats): NodeMeta {
+  return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs / 1000, atime: st.atimeMs / 1000 };
+}
+
+/** Sets owner, mode and times of an existing regular file without following a symlink. */
+export async function setFileMeta(hostPath: string, meta: NodeMeta): Promise<void> {
+  await guarded(`setting metadata of ${hostPath}`, async () => {
+    const fh = await open(hostPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    try {
+      await applyMeta(fh, meta, true);
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+/**
+ * Sets directory times collected during a walk, deepest first, after all
+ * children were written. `times` maps root-relative paths to seconds. A path
+ * whose directory was since replaced (by a file or a symlink, itself or in a
+ * parent) is skipped: nothing is opened through a symlink.
+ */
+export async function applyDirTimes(root: string, times: ReadonlyMap<string, { mtime: number; atime: number }>): Promise<void> {
+  const order = [...times.keys()].sort((a, b) => b.split('/').length - a.split('/').length);
+  const known = new Set<string>();
+  for (const rel of order) {
+    const parts = rel.split('/');
+    let ok = true;
+    for (let i = 1; i < parts.length && ok; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (known.has(prefix)) continue;
+      const st = await lstatOrNull(path.join(root, prefix));
+      ok = st !== null && st.isDirectory();
+      if (ok) known.add(prefix);
+    }
+    if (!ok) continue;
+    const t = times.get(rel) as { mtime: number; atime: number };
+    let fh: FileHandle;
+    try {
+      fh = await open(path.join(root, rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch {
+      continue; // replaced by something that is not a directory
+    }
+    try {
+      await guarded(`setting times of ${rel}`, () => fh.utimes(t.atime, t.mtime));
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** One syncfs(2) for the filesystem holding `dir` (coreutils `sync -f`). */
+export async function syncFilesystem(dir: string): Promise<void> {
+  await guarded(`syncing the filesystem of ${dir}`, () => run('sync', ['-f', dir]));
+}

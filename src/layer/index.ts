@@ -1,0 +1,7 @@
+// The layer folder's face: safe extraction of one hostile layer into its own
+// tree, and stacking of extracted layers into a rootfs. docs/layers.md has the
+// policy (what is refused with which code, limits, devices, xattrs, FIFOs).
+
+export { DEFAULT_LIMITS, RATIO_MIN_BYTES, type LayerLimits } from './limits.ts';
+export { extractLayer, type ExtractLayerOptions, type LayerStats } from './extract.ts';
+export { stackLayers, type StackOptions, type StackStats } from './stack.ts';

@@ -1,0 +1,187 @@
+// stackLayers: extracted layer directories (bottom first) -> one rootfs, with
+// the OCI whiteout semantics. For each layer its whiteouts are applied first
+// (`.wh.NAME` removes NAME below, `.wh..wh..opq` empties the directory below),
+// then its entries, parents before children. Invariants: paths in the rootfs
+// are resolved as in extraction (as if the rootfs were `/`, symlinks re-resolved
+// inside it), nothing is removed, created or changed through a symlink (a
+// whited-out symlink is unlinked, not followed), markers never reach the rootfs,
+// and directory times are set last, deepest first.
+
+import { constants } from 'node:fs';
+import { copyFile, lstat, mkdir, open, opendir, readdir, readlink, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { KeelError, fsError } from '../errors.ts';
+import { classifyWhiteout } from './entry-path.ts';
+import { applyDirTimes, clearFinal, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
+import { lstatOrNull, resolveDirInRoot } from './resolve.ts';
+
+export interface StackOptions {
+  /** 'copy': copy file data (copy_file_range); 'hardlink': share files with the layer dirs (OSTree-style). */
+  mode: 'copy' | 'hardlink';
+  signal?: AbortSignal | undefined;
+}
+
+export interface StackStats {
+  /** Entries placed into the rootfs (whiteout markers not counted). */
+  entries: number;
+  /** Bytes of regular-file data placed (copied or linked; a hardlink group counts once). */
+  bytes: number;
+}
+
+interface WalkItem {
+  readonly comps: readonly string[];
+  readonly isDir: boolean;
+}
+
+/** Pre-order walk of a layer directory; never follows symlinks (dirents come from readdir). */
+async function* walk(layerDir: string): AsyncGenerator<WalkItem> {
+  const stack: string[][] = [[]];
+  while (stack.length > 0) {
+    const dirComps = stack.pop() as string[];
+    const hostDir = path.join(layerDir, ...dirComps);
+    let names: { name: string; dir: boolean }[];
+    try {
+      names = (await readdir(hostDir, { withFileTypes: true })).map((d) => ({ name: d.name, dir: d.isDirectory() }));
+    } catch (err) {
+      throw fsError(`reading layer directory ${hostDir}`, err);
+    }
+    names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const subdirs: string[][] = [];
+    for (const { name, dir } of names) {
+      const comps = [...dirComps, name];
+      yield { comps, isDir: dir };
+      if (dir) subdirs.push(comps);
+    }
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i] as string[]);
+  }
+}
+
+function interrupted(): KeelError {
+  return new KeelError('E_INTERRUPTED', 'stacking layers was interrupted', { hint: 'run the command again' });
+}
+
+async function prepareRootfs(root: string): Promise<void> {
+  const st = await lstatOrNull(root);
+  try {
+    if (st === null) {
+      await mkdir(root, { mode: 0o755 });
+    } else {
+      if (!st.isDirectory()) throw new KeelError('E_BUNDLE_EXISTS', `rootfs ${root} exists and is not a directory`);
+      const dir = await opendir(root);
+      const first = await dir.read();
+      await dir.close();
+      if (first !== null) throw new KeelError('E_BUNDLE_EXISTS', `rootfs ${root} exists and is not empty`, { hint: 'remove it or pick another directory' });
+    }
+    const fh = await open(root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      await fh.chown(0, 0);
+      await fh.chmod(0o755);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw fsError(`preparing rootfs ${root}`, err);
+  }
+}
+
+async function applyWhiteout(root: string, comps: readonly string[]): Promise<void> {
+  const base = comps[comps.length - 1] as string;
+  const kind = classifyWhiteout(base);
+  const parent = await resolveDirInRoot(root, comps.slice(0, -1), { create: false, entry: comps.join('/') });
+  if (parent === null || kind.kind === 'none') return;
+  try {
+    if (kind.kind === 'opaque') {
+      for (const name of await readdir(parent)) await rm(path.join(parent, name), { recursive: true, force: true });
+    } else {
+      // rm never follows a symlink: a whited-out symlink is unlinked, its target untouched
+      await rm(path.join(parent, kind.target), { recursive: true, force: true });
+    }
+  } catch (err) {
+    throw fsError(`applying whiteout ${comps.join('/')}`, err);
+  }
+}
+
+/** See index.ts for the contract. */
+export async function stackLayers(layerDirs: readonly string[], rootfs: string, options: StackOptions): Promise<StackStats> {
+  const root = path.resolve(rootfs);
+  if (options.signal?.aborted) throw interrupted();
+  await prepareRootfs(root);
+  const stats: StackStats = { entries: 0, bytes: 0 };
+  const dirTimes = new Map<string, { mtime: number; atime: number }>();
+
+  for (const layerDir of layerDirs) {
+    const layerRoot = path.resolve(layerDir);
+    // 1. this layer's whiteouts act on the layers below
+    for await (const item of walk(layerRoot)) {
+      if (options.signal?.aborted) throw interrupted();
+      const base = item.comps[item.comps.length - 1] as string;
+      if (classifyWhiteout(base).kind === 'none') continue;
+      if (item.isDir) throw new KeelError('E_LAYER_WHITEOUT', `layer ${layerRoot} has a directory named like a whiteout: ${item.comps.join('/')}`);
+      await applyWhiteout(root, item.comps);
+    }
+    // 2. then its entries, parents first; a hardlink group in this layer stays one group
+    const groups = new Map<string, { hostPath: string; ino: number }>();
+    for await (const item of walk(layerRoot)) {
+      if (options.signal?.aborted) throw interrupted();
+      const base = item.comps[item.comps.length - 1] as string;
+      if (classifyWhiteout(base).kind !== 'none') continue;
+      const src = path.join(layerRoot, ...item.comps);
+      const st = await lstat(src).catch((err: unknown) => {
+        throw fsError(`inspecting ${src}`, err);
+      });
+      const parent = (await resolveDirInRoot(root, item.comps.slice(0, -1), { create: true, entry: item.comps.join('/') })) as string;
+      const hostPath = path.join(parent, base);
+      const meta = metaOf(st);
+      stats.entries += 1;
+      if (st.isDirectory()) {
+        const exists = await clearFinal(hostPath, true);
+        await makeDirectory(hostPath, meta, exists);
+        dirTimes.set(path.relative(root, hostPath), { mtime: meta.mtime, atime: meta.atime ?? meta.mtime });
+        continue;
+      }
+      await clearFinal(hostPath, false);
+      if (options.mode === 'hardlink') {
+        if (!st.isFile() && !st.isSymbolicLink() && !st.isFIFO()) throw unsupported(src);
+        await makeHardlink(src, hostPath);
+        if (st.isFile()) stats.bytes += st.size;
+        continue;
+      }
+      if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? groups.get(key) : undefined;
+        if (first !== undefined) {
+          const fst = await lstatOrNull(first.hostPath);
+          if (fst !== null && fst.isFile() && fst.ino === first.ino) {
+            await makeHardlink(first.hostPath, hostPath);
+            continue;
+          }
+        }
+        try {
+          await copyFile(src, hostPath, constants.COPYFILE_EXCL);
+        } catch (err) {
+          throw fsError(`copying ${src} to ${hostPath}`, err);
+        }
+        await setFileMeta(hostPath, meta);
+        stats.bytes += st.size;
+        if (st.nlink > 1) groups.set(key, { hostPath, ino: (await lstat(hostPath)).ino });
+      } else if (st.isSymbolicLink()) {
+        const target = await readlink(src).catch((err: unknown) => {
+          throw fsError(`reading symlink ${src}`, err);
+        });
+        await makeSymlink(hostPath, target, meta);
+      } else if (st.isFIFO()) {
+        await makeFifo(hostPath, meta);
+      } else {
+        throw unsupported(src);
+      }
+    }
+  }
+  await applyDirTimes(root, dirTimes);
+  return stats;
+}
+
+function unsupported(src: string): KeelError {
+  return new KeelError('E_LAYER_UNSUPPORTED', `extracted layer holds ${src}, which is not a file, directory, symlink or FIFO`, {
+    hint: 'the extracted layer was changed outside keel; remove it so that it is extracted again',
+  });
+}

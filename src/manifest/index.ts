@@ -1,0 +1,13 @@
+// manifest/: YAML system-container manifests -> validated, frozen ContainerSpecs.
+// The format is defined once, in keys.ts; schema.ts derives manifests/schema.json from it.
+
+export type { ContainerSpec, Mount, BindMount, TmpfsMount, UserSpec } from './spec.ts';
+export type { ManifestProblem } from './problem.ts';
+export type { LoadOptions } from './parse-text.ts';
+export type { Capability, Propagation, RestartPolicy, StopSignal } from './constants.ts';
+export { formatProblem, problemsError } from './problem.ts';
+export { loadManifests, parseManifestText } from './load.ts';
+export { startOrder } from './cross-check.ts';
+export { manifestSchema, renderSchemaJson } from './schema.ts';
+export { CAPABILITIES, DEFAULT_CAPABILITIES, SENSITIVE_SOURCES, MAX_FILE_BYTES } from './constants.ts';
+export { BUILTIN_NAMES } from './variables.ts';

@@ -1,0 +1,179 @@
+// ContainerSpec: one validated system container, defaults applied, deeply
+// frozen. Built only from a document the walk found no problem in, so the
+// casts below rely on the key table's types having been checked.
+
+import { parseReference, type ImageReference } from '../oci/reference.ts';
+import {
+  CAPABILITIES, DEFAULT_CAPABILITIES, type Capability, type Propagation, type RestartPolicy, type StopSignal,
+} from './constants.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+export interface BindMount {
+  readonly type: 'bind';
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+  readonly propagation: Propagation;
+  /** Create the host source directory if it is missing. */
+  readonly create: boolean;
+  readonly allowSensitive: boolean;
+}
+
+export interface TmpfsMount {
+  readonly type: 'tmpfs';
+  readonly target: string;
+  /** undefined: the kernel default. */
+  readonly sizeBytes: number | undefined;
+  readonly mode: number;
+}
+
+export type Mount = BindMount | TmpfsMount;
+
+export interface UserSpec {
+  /** Name or decimal uid, as written. */
+  readonly user: string;
+  /** Name or decimal gid, as written; undefined: the user's primary group. */
+  readonly group: string | undefined;
+}
+
+export interface ContainerSpec {
+  readonly name: string;
+  /** NAME.service */
+  readonly unit: string;
+  /** The image reference as written (after substitution). */
+  readonly image: string;
+  readonly reference: ImageReference;
+  readonly description: string;
+  /** undefined: the image's entrypoint / cmd. */
+  readonly command: readonly string[] | undefined;
+  readonly args: readonly string[] | undefined;
+  readonly env: Readonly<Record<string, string>>;
+  readonly workingDir: string | undefined;
+  readonly user: UserSpec | undefined;
+  readonly mounts: readonly Mount[];
+  readonly readOnlyRootfs: boolean;
+  readonly network: 'host' | 'none' | 'private';
+  readonly pid: 'host' | 'private';
+  readonly ipc: 'host' | 'private';
+  /** Bind host /etc/hosts, /etc/resolv.conf (read-only) and use the host's hostname. */
+  readonly hostFiles: boolean;
+  /** The effective capability set (bounding = effective = permitted), in kernel order. */
+  readonly capabilities: readonly Capability[];
+  readonly resources: {
+    /** undefined: no limit. */
+    readonly memoryMaxBytes: number | undefined;
+    readonly cpuWeight: number | undefined;
+    readonly tasksMax: number | undefined;
+    readonly nofile: number;
+  };
+  readonly restart: { readonly policy: RestartPolicy; readonly delaySec: number };
+  readonly notify: boolean;
+  readonly stopSignal: StopSignal;
+  readonly stopTimeoutSec: number;
+  /** Unit names: container references are normalised to NAME.service. */
+  readonly after: readonly string[];
+  readonly before: readonly string[];
+  readonly requires: readonly string[];
+  readonly wants: readonly string[];
+  readonly pull: 'missing' | 'always' | 'never';
+  /** Where the document starts. */
+  readonly source: { readonly file: string; readonly line: number };
+}
+
+type Raw = Record<string, unknown>;
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+export function toUnitName(ref: string): string {
+  return ref.includes('.') ? ref : `${ref}.service`;
+}
+
+function effectiveCapabilities(raw: Raw | undefined): Capability[] {
+  const add = (raw?.['add'] as string[] | undefined) ?? [];
+  const drop = (raw?.['drop'] as string[] | undefined) ?? [];
+  const set = new Set<string>(drop.includes('ALL') ? [] : DEFAULT_CAPABILITIES.filter((c) => !drop.includes(c)));
+  for (const c of add.includes('ALL') ? CAPABILITIES : add) set.add(c);
+  return CAPABILITIES.filter((c) => set.has(c));
+}
+
+function toMount(m: Raw): Mount {
+  if (m['type'] === 'tmpfs') {
+    return {
+      type: 'tmpfs',
+      target: m['target'] as string,
+      sizeBytes: typeof m['size'] === 'string' ? parseSize(m['size']) : undefined,
+      mode: parseInt((m['mode'] as string | undefined) ?? '1777', 8),
+    };
+  }
+  return {
+    type: 'bind',
+    source: m['source'] as string,
+    target: m['target'] as string,
+    readOnly: (m['readOnly'] as boolean | undefined) ?? true,
+    propagation: (m['propagation'] as Propagation | undefined) ?? 'rprivate',
+    create: (m['create'] as boolean | undefined) ?? false,
+    allowSensitive: (m['allowSensitive'] as boolean | undefined) ?? false,
+  };
+}
+
+function toUser(u: unknown): UserSpec | undefined {
+  if (u === undefined) return undefined;
+  const [user = '', group] = String(u).split(':');
+  return { user, group };
+}
+
+export function buildSpec(raw: Raw, source: { file: string; line: number }): ContainerSpec {
+  const name = raw['name'] as string;
+  const network = (raw['network'] as ContainerSpec['network'] | undefined) ?? 'host';
+  const res = (raw['resources'] as Raw | undefined) ?? {};
+  const restart = (raw['restart'] as Raw | undefined) ?? {};
+  const memoryMax = res['memoryMax'];
+  const tasksMax = res['tasksMax'];
+  const stopTimeout = raw['stopTimeout'] ?? 30;
+  const list = (key: string): string[] => ((raw[key] as string[] | undefined) ?? []).map(toUnitName);
+  const spec: ContainerSpec = {
+    name,
+    unit: `${name}.service`,
+    image: raw['image'] as string,
+    reference: parseReference(raw['image'] as string),
+    description: (raw['description'] as string | undefined) ?? `keel system container ${name}`,
+    command: raw['command'] as string[] | undefined,
+    args: raw['args'] as string[] | undefined,
+    env: Object.fromEntries(Object.entries((raw['env'] as Raw | undefined) ?? {})) as Record<string, string>,
+    workingDir: raw['workingDir'] as string | undefined,
+    user: toUser(raw['user']),
+    mounts: ((raw['mounts'] as Raw[] | undefined) ?? []).map(toMount),
+    readOnlyRootfs: (raw['readOnlyRootfs'] as boolean | undefined) ?? true,
+    network,
+    pid: (raw['pid'] as 'host' | 'private' | undefined) ?? 'private',
+    ipc: (raw['ipc'] as 'host' | 'private' | undefined) ?? 'private',
+    hostFiles: (raw['hostFiles'] as boolean | undefined) ?? network === 'host',
+    capabilities: effectiveCapabilities(raw['capabilities'] as Raw | undefined),
+    resources: {
+      memoryMaxBytes: typeof memoryMax === 'number' ? memoryMax : typeof memoryMax === 'string' ? parseSize(memoryMax) : undefined,
+      cpuWeight: res['cpuWeight'] as number | undefined,
+      tasksMax: typeof tasksMax === 'number' ? tasksMax : undefined,
+      nofile: (res['nofile'] as number | undefined) ?? 65536,
+    },
+    restart: {
+      policy: (restart['policy'] as RestartPolicy | undefined) ?? 'on-failure',
+      delaySec: (restart['delaySec'] as number | undefined) ?? 5,
+    },
+    notify: (raw['notify'] as boolean | undefined) ?? false,
+    stopSignal: (raw['stopSignal'] as StopSignal | undefined) ?? 'SIGTERM',
+    stopTimeoutSec: typeof stopTimeout === 'number' ? stopTimeout : (parseDuration(stopTimeout as string) ?? 30),
+    after: list('after'),
+    before: list('before'),
+    requires: list('requires'),
+    wants: list('wants'),
+    pull: (raw['pull'] as ContainerSpec['pull'] | undefined) ?? 'missing',
+    source: { file: source.file, line: source.line },
+  };
+  return deepFreeze(spec);
+}

@@ -1,0 +1,88 @@
+// `check`: verify every part of the store without changing it.
+//   blobs:   each file re-hashed against its name (blob-corrupt), odd names (blob-stray)
+//   layers:  each directory needs a valid record (layer-no-record, layer-record-invalid)
+//            and its fingerprintTree must equal the record's treeDigest (layer-corrupt);
+//            records without a directory (layer-record-orphan); other files (layer-stray)
+//   refs:    index.json parses (index-corrupt); each ref's manifest, child manifests,
+//            config and layer blobs are present and valid (blob-missing, manifest-invalid,
+//            config-invalid); each config diff_id is extracted (layer-missing)
+
+import { isKeelError } from '../errors.ts';
+import { digestAlgorithm, type Digest } from '../oci/digest.ts';
+import { fingerprintTree } from './fingerprint.ts';
+import type { Layout } from './layout.ts';
+import { readLayerRecord } from './layer-record.ts';
+import type { StoreProblem } from './problem.ts';
+import { collectReachable, type BlobReader } from './reachable.ts';
+import { hashFile, scanTree } from './scan.ts';
+
+interface CheckTarget extends BlobReader {
+  listRefs(): Promise<Array<{ name: string; descriptor: import('../oci/types.ts').Descriptor }>>;
+}
+
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export async function checkStore(store: CheckTarget, layout: Layout): Promise<StoreProblem[]> {
+  const problems: StoreProblem[] = [];
+
+  const blobs = await scanTree(layout.blobsRoot);
+  await eachLimited(blobs, 2, async (b) => {
+    if (b.digest === undefined || b.isDir || b.isRecord) {
+      problems.push({ kind: 'blob-stray', path: b.path, message: `${b.path} is not a blob keel could have written` });
+      return;
+    }
+    const found = await hashFile(b.path, digestAlgorithm(b.digest));
+    if (found !== b.digest) problems.push({ kind: 'blob-corrupt', path: b.path, message: `blob ${b.digest} hashes to ${found}` });
+  });
+
+  const layers = await scanTree(layout.layersRoot);
+  const dirs = new Set(layers.filter((l) => l.isDir && !l.isRecord && l.digest).map((l) => l.digest as Digest));
+  const verify: Array<{ path: string; diffId: Digest; treeDigest: Digest }> = [];
+  for (const l of layers) {
+    if (l.digest === undefined || (l.isRecord && l.isDir)) {
+      problems.push({ kind: 'layer-stray', path: l.path, message: `${l.path} is not a layer or layer record keel could have written` });
+    } else if (l.isRecord) {
+      if (!dirs.has(l.digest)) problems.push({ kind: 'layer-record-orphan', path: l.path, message: `layer record ${l.digest} has no directory` });
+    } else if (!l.isDir) {
+      problems.push({ kind: 'layer-stray', path: l.path, message: `${l.path} is a file where a layer directory belongs` });
+    } else {
+      const r = await readLayerRecord(`${l.path}.json`);
+      if (r.state === 'missing') {
+        problems.push({ kind: 'layer-no-record', path: l.path, message: `layer ${l.digest} has no completion record (an interrupted extraction)` });
+      } else if (r.state === 'invalid') {
+        problems.push({ kind: 'layer-record-invalid', path: `${l.path}.json`, message: `layer record ${l.digest} is invalid: ${r.why}` });
+      } else if (r.record.diffId !== l.digest) {
+        problems.push({ kind: 'layer-record-invalid', path: `${l.path}.json`, message: `layer record ${l.digest} names diff_id ${r.record.diffId}` });
+      } else {
+        verify.push({ path: l.path, diffId: l.digest, treeDigest: r.record.treeDigest });
+      }
+    }
+  }
+  for (const v of verify) {
+    const found = await fingerprintTree(v.path);
+    if (found !== v.treeDigest) {
+      problems.push({ kind: 'layer-corrupt', path: v.path, message: `layer ${v.diffId} has changed since extraction (tree ${found}, recorded ${v.treeDigest})` });
+    }
+  }
+
+  let refs;
+  try {
+    refs = await store.listRefs();
+  } catch (err) {
+    if (!isKeelError(err, 'E_STORE_CORRUPT')) throw err;
+    problems.push({ kind: 'index-corrupt', path: layout.index, message: err.message });
+    return problems;
+  }
+  const reach = await collectReachable(store, refs, false);
+  problems.push(...reach.problems);
+  return problems;
+}

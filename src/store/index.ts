@@ -1,0 +1,10 @@
+// The store's public face: the content-addressed store under --root and the
+// small durability and fingerprint helpers it is built on.
+
+export { Store, type ExpectedBlob, type LayerStaging, type StoreOpenOptions } from './store.ts';
+export type { StoreProblem } from './problem.ts';
+export type { PruneResult } from './prune.ts';
+export type { LayerRecord } from './layer-record.ts';
+export { fingerprintTree } from './fingerprint.ts';
+export { fsyncDir, fsyncFile, writeFileAtomic, type WriteAtomicOptions } from './fs-sync.ts';
+export { REF_NAME } from './refs.ts';

@@ -1,0 +1,378 @@
+// The shared content-addressed store under --root: an OCI image layout
+// (blobs, index.json refs) plus extracted layers keyed by diff_id, with
+// cross-process locks. It never talks to registries: callers hand it streams.
+//
+// Invariants: a blob at blobs/<alg>/<hex> always hashes to its name (written
+// to tmp/, verified, renamed); a layer counts as present only when its record
+// exists (written last); index.json is only replaced by rename under the
+// `index` lock; nothing is deleted outside the exclusive lock except temp
+// files of dead processes.
+
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { KeelError, errnoCode, fsError } from '../errors.ts';
+import { digestAlgorithm, digestHex, digestOf, parseDigest, type Digest } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { streamBlobIntoStore } from './blob-write.ts';
+import { checkStore } from './check.ts';
+import { fingerprintTree } from './fingerprint.ts';
+import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
+import { openLayout, type Layout } from './layout.ts';
+import { readLayerRecord, type LayerRecord } from './layer-record.ts';
+import { StoreLocks } from './lock.ts';
+import type { StoreProblem } from './problem.ts';
+import { pruneStore, type PruneResult } from './prune.ts';
+import { descriptorEntry, entryDescriptor, entryName, readIndex, validateRefName, writeIndex } from './refs.ts';
+
+const run = promisify(execFile);
+
+export interface StoreOpenOptions {
+  /** Create the store if `root` is missing or an empty directory. */
+  readonly create?: boolean | undefined;
+  /** How long to wait for any store lock before E_STORE_LOCKED (default 10 minutes). */
+  readonly lockTimeoutMs?: number | undefined;
+}
+
+export interface LayerStaging {
+  /** An empty directory under tmp/ to extract the layer into. */
+  readonly dir: string;
+  /**
+   * Fingerprints the tree, makes it durable, renames it to layers/<alg>/<hex>
+   * and writes the completion record. If the layer is already committed (by
+   * another process), the staging is removed and this succeeds.
+   */
+  commit(diffId: Digest, record: { digest: Digest; mediaType: string; entries: number; size: number }): Promise<void>;
+  /** Removes the staging directory. Idempotent. */
+  abort(): Promise<void>;
+}
+
+export interface ExpectedBlob {
+  readonly digest: Digest;
+  readonly size?: number | undefined;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
+    throw fsError(`looking at ${path}`, err);
+  }
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isDirectory();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
+    throw fsError(`looking at ${path}`, err);
+  }
+}
+
+function lockNameOf(kind: 'blob' | 'layer', digest: Digest): string {
+  return `${kind}-${digestAlgorithm(digest)}-${digestHex(digest)}`;
+}
+
+/** `sync -f DIR`: one syncfs(2) for the filesystem, far cheaper than an fsync per file. Best effort. */
+async function syncFilesystem(dir: string): Promise<void> {
+  try {
+    await run('sync', ['-f', dir], { timeout: 120_000 });
+  } catch {
+    // sync(1) missing or failed: the record's treeDigest still lets check find damage.
+  }
+}
+
+export class Store {
+  readonly root: string;
+  readonly #layout: Layout;
+  readonly #locks: StoreLocks;
+  readonly #inflight = new Map<string, Promise<void>>();
+
+  private constructor(layout: Layout, lockTimeoutMs: number) {
+    this.root = layout.root;
+    this.#layout = layout;
+    this.#locks = new StoreLocks(layout.locks, layout.tmp, lockTimeoutMs);
+  }
+
+  /**
+   * Opens the store at `root`. With `create`, a missing or empty directory is
+   * initialised (mode 0700, oci-layout, index.json, blobs/, layers/, tmp/,
+   * locks/). Refuses a root that is not a directory or not a store
+   * (E_STORE_CORRUPT); a missing root without `create` is E_IMAGE_NOT_FOUND.
+   * Removes temp leftovers of dead processes.
+   */
+  static async open(root: string, options: StoreOpenOptions = {}): Promise<Store> {
+    const layout = await openLayout(resolve(root), options.create ?? false);
+    return new Store(layout, options.lockTimeoutMs ?? 10 * 60_000);
+  }
+
+  blobPath(digest: Digest): string {
+    return this.#layout.blob(digest);
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    return isFile(this.blobPath(digest));
+  }
+
+  /**
+   * Stores the blob streamed by `source`, verified against `expected`.
+   * Idempotent: if the blob exists, `source` is destroyed unread. Concurrent
+   * calls for one digest in this process share one write (later callers wait
+   * and destroy their source; if the first write fails they write from their
+   * own source); across processes the per-blob lock serialises writers.
+   */
+  async writeBlob(expected: ExpectedBlob, source: Readable): Promise<void> {
+    const digest = parseDigest(expected.digest);
+    const lockName = lockNameOf('blob', digest);
+    if (!this.#locks.holds(lockName)) {
+      let pending = this.#inflight.get(digest);
+      while (pending !== undefined) {
+        try {
+          await pending;
+          source.destroy();
+          return;
+        } catch {
+          // the first writer failed: write from our own source (unless yet another writer took over)
+        }
+        const next = this.#inflight.get(digest);
+        pending = next === pending ? undefined : next;
+      }
+    }
+    const write = this.withBlobLock(digest, async () => {
+      if (await this.hasBlob(digest)) {
+        source.destroy();
+        return;
+      }
+      await mkdir(dirname(this.blobPath(digest)), { recursive: true }).catch((err: unknown) => {
+        throw fsError('creating the blob directory', err);
+      });
+      await streamBlobIntoStore(this.#layout, { digest, size: expected.size }, source);
+    });
+    if (this.#locks.holds(lockName)) return write;
+    this.#inflight.set(digest, write);
+    try {
+      await write;
+    } finally {
+      if (this.#inflight.get(digest) === write) this.#inflight.delete(digest);
+    }
+  }
+
+  /** Runs `fn` holding the cross-process lock of one blob (re-entrant within fn). */
+  withBlobLock<T>(digest: Digest, fn: () => Promise<T>): Promise<T> {
+    return this.#locks.withLock(lockNameOf('blob', parseDigest(digest)), fn);
+  }
+
+  /** Stores a small in-memory blob (manifest, config); verified before anything is written. */
+  async putBlob(bytes: Uint8Array, expected: ExpectedBlob): Promise<void> {
+    const digest = parseDigest(expected.digest);
+    if (expected.size !== undefined && bytes.byteLength !== expected.size) {
+      throw new KeelError('E_SIZE_MISMATCH', `blob ${digest} is ${bytes.byteLength} bytes, expected ${expected.size}`, {
+        detail: { expected: expected.size, found: bytes.byteLength, digest },
+      });
+    }
+    const found = digestOf(bytes, digestAlgorithm(digest));
+    if (found !== digest) {
+      throw new KeelError('E_DIGEST_MISMATCH', `blob has digest ${found}, expected ${digest}`, { detail: { expected: digest, found } });
+    }
+    await this.writeBlob({ digest, size: bytes.byteLength }, Readable.from([Buffer.from(bytes)]));
+  }
+
+  /**
+   * Reads a whole blob, at most `maxBytes` (else E_BODY_TOO_LARGE), verified
+   * against its digest (E_STORE_CORRUPT if the stored bytes are damaged).
+   * A missing blob is E_IMAGE_NOT_FOUND.
+   */
+  async readBlob(digest: Digest, maxBytes: number): Promise<Buffer> {
+    const path = this.blobPath(digest);
+    let fh;
+    try {
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') {
+        throw new KeelError('E_IMAGE_NOT_FOUND', `blob ${digest} is not in the store`, { detail: { digest } });
+      }
+      throw fsError(`opening blob ${digest}`, err);
+    }
+    let bytes: Buffer;
+    try {
+      const size = (await fh.stat()).size;
+      if (size > maxBytes) {
+        throw new KeelError('E_BODY_TOO_LARGE', `blob ${digest} is ${size} bytes, over the ${maxBytes}-byte cap for reading it into memory`, {
+          detail: { digest, size, maxBytes },
+        });
+      }
+      bytes = await fh.readFile();
+    } catch (err) {
+      throw fsError(`reading blob ${digest}`, err);
+    } finally {
+      await fh.close();
+    }
+    const found = digestOf(bytes, digestAlgorithm(digest));
+    if (found !== digest) {
+      throw new KeelError('E_STORE_CORRUPT', `stored blob ${digest} has digest ${found}: it is damaged`, {
+        detail: { expected: digest, found, path },
+        hint: 'run keel check; remove the damaged blob file and pull the image again',
+      });
+    }
+    return bytes;
+  }
+
+  /** The raw bytes of a stored blob as a stream (not verified; E_IMAGE_NOT_FOUND if missing). */
+  openBlob(digest: Digest): Readable {
+    const path = this.blobPath(digest);
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let fh;
+      try {
+        fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') throw new KeelError('E_IMAGE_NOT_FOUND', `blob ${digest} is not in the store`, { detail: { digest } });
+        throw fsError(`opening blob ${digest}`, err);
+      }
+      try {
+        for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) yield chunk as Buffer;
+      } finally {
+        await fh.close();
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
+  }
+
+  layerPath(diffId: Digest): string {
+    return this.#layout.layer(diffId);
+  }
+
+  /** True only when the completion record and the directory both exist. */
+  async hasLayer(diffId: Digest): Promise<boolean> {
+    return (await isFile(this.#layout.layerRecord(diffId))) && (await isDir(this.layerPath(diffId)));
+  }
+
+  /** The completion record of a committed layer, or undefined. */
+  async layerRecord(diffId: Digest): Promise<LayerRecord | undefined> {
+    const r = await readLayerRecord(this.#layout.layerRecord(diffId));
+    return r.state === 'ok' ? r.record : undefined;
+  }
+
+  async stageLayer(): Promise<LayerStaging> {
+    const dir = this.#layout.tmpPath('layer');
+    try {
+      await mkdir(dir, { mode: 0o755 });
+    } catch (err) {
+      throw fsError('creating a layer staging directory', err);
+    }
+    let done = false;
+    const commit = async (diffId: Digest, record: { digest: Digest; mediaType: string; entries: number; size: number }): Promise<void> => {
+      if (done) throw new KeelError('E_INTERNAL', `layer staging ${dir} was already committed or aborted`);
+      const id = parseDigest(diffId);
+      const digest = parseDigest(record.digest);
+      const treeDigest = await fingerprintTree(dir);
+      await syncFilesystem(dir);
+      await this.#locks.withLock(lockNameOf('layer', id), async () => {
+        done = true;
+        if (await this.hasLayer(id)) {
+          await rm(dir, { recursive: true, force: true });
+          return;
+        }
+        const target = this.layerPath(id);
+        const recordPath = this.#layout.layerRecord(id);
+        try {
+          await mkdir(dirname(target), { recursive: true });
+          // Under the layer lock a directory without record is a leftover of a crash: replace it.
+          if (await isDir(target)) {
+            const trash = this.#layout.tmpPath('stale-layer');
+            await rename(target, trash);
+            await rm(trash, { recursive: true, force: true });
+          }
+          await rm(recordPath, { force: true });
+          await rename(dir, target);
+        } catch (err) {
+          done = false;
+          throw fsError(`committing layer ${id}`, err);
+        }
+        await fsyncDir(dirname(target));
+        const full: LayerRecord = { diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString() };
+        await writeFileAtomic(recordPath, `${JSON.stringify(full, null, 2)}\n`, { tmpDir: this.#layout.tmp });
+      });
+    };
+    const abort = async (): Promise<void> => {
+      if (done) return;
+      done = true;
+      await rm(dir, { recursive: true, force: true });
+    };
+    return { dir, commit, abort };
+  }
+
+  /** Names `descriptor` (whose blob must be in the store) `name` in index.json, replacing an entry of that name. */
+  async setRef(name: string, descriptor: Descriptor): Promise<void> {
+    validateRefName(name);
+    parseDigest(descriptor.digest);
+    if (!(await this.hasBlob(descriptor.digest))) {
+      throw new KeelError('E_IMAGE_NOT_FOUND', `cannot name ${descriptor.digest} ${name}: its manifest is not in the store`, {
+        detail: { digest: descriptor.digest, name },
+      });
+    }
+    await this.#locks.withLock('index', async () => {
+      const doc = await readIndex(this.#layout);
+      const entries = doc.entries.filter((e) => entryName(e) !== name);
+      entries.push(descriptorEntry(descriptor, name));
+      await writeIndex(this.#layout, doc, entries);
+    });
+  }
+
+  async getRef(name: string): Promise<Descriptor | undefined> {
+    const doc = await readIndex(this.#layout);
+    const i = doc.entries.findIndex((e) => entryName(e) === name);
+    const entry = doc.entries[i];
+    return entry === undefined ? undefined : entryDescriptor(this.#layout, entry, i);
+  }
+
+  /** Every named entry of index.json, in file order (unnamed entries are skipped). */
+  async listRefs(): Promise<Array<{ name: string; descriptor: Descriptor }>> {
+    const doc = await readIndex(this.#layout);
+    const out: Array<{ name: string; descriptor: Descriptor }> = [];
+    doc.entries.forEach((e, i) => {
+      const name = entryName(e);
+      if (name !== undefined) out.push({ name, descriptor: entryDescriptor(this.#layout, e, i) });
+    });
+    return out;
+  }
+
+  /** Removes the entry named `name`; false if there was none. Blobs stay until prune. */
+  async removeRef(name: string): Promise<boolean> {
+    return this.#locks.withLock('index', async () => {
+      const doc = await readIndex(this.#layout);
+      const entries = doc.entries.filter((e) => entryName(e) !== name);
+      if (entries.length === doc.entries.length) return false;
+      await writeIndex(this.#layout, doc, entries);
+      return true;
+    });
+  }
+
+  /** Runs `fn` with the store's shared lock (pull, unpack, check). */
+  withSharedLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#locks.withShared(fn);
+  }
+
+  /** Runs `fn` with the store's exclusive lock (prune); waits for shared holders to finish. */
+  withExclusiveLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#locks.withExclusive(fn);
+  }
+
+  /** Verifies the whole store (see docs/store.md); an empty list means healthy. Takes no lock. */
+  check(): Promise<StoreProblem[]> {
+    return checkStore(this, this.#layout);
+  }
+
+  /**
+   * Removes blobs and extracted layers that no ref reaches (and `keepLayers`
+   * does not name), layer leftovers, and temp files of dead processes. Runs
+   * under the exclusive lock. Aborts with E_STORE_CORRUPT, deleting nothing,
+   * if a referenced manifest or config cannot be read.
+   */
+  prune(options: { keepLayers?: Iterable<Digest> | undefined } = {}): Promise<PruneResult> {
+    return this.withExclusiveLock(() => pruneStore(this, this.#layout, options.keepLayers));
+  }
+}

@@ -1,0 +1,196 @@
+// Extracted layers (staging, commit, records, fingerprints), refs in
+// index.json, and opening/creating a store.
+
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readFile, readdir, rm, stat, symlink, writeFile, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isKeelError } from '../../../src/errors.ts';
+import { digestOf } from '../../../src/oci/digest.ts';
+import { MediaType } from '../../../src/oci/media-types.ts';
+import { REF_NAME, Store, fingerprintTree } from '../../../src/store/index.ts';
+import { openTempStore, tempDir } from './fixtures.ts';
+
+describe('store layers', () => {
+  let store: Store;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ store, cleanup } = await openTempStore());
+  });
+  after(() => cleanup());
+
+  const rec = { digest: digestOf('blob'), mediaType: MediaType.OCI_LAYER_GZIP, entries: 1, size: 3 };
+
+  it('commits a staged layer: directory, then record with treeDigest', async () => {
+    const diffId = digestOf('layer-1');
+    const s = await store.stageLayer();
+    assert.ok(s.dir.startsWith(join(store.root, 'tmp')));
+    await writeFile(join(s.dir, 'a'), 'abc');
+    assert.equal(await store.hasLayer(diffId), false);
+    await s.commit(diffId, rec);
+    assert.equal(await store.hasLayer(diffId), true);
+    assert.equal(await readFile(join(store.layerPath(diffId), 'a'), 'utf8'), 'abc');
+    const record = JSON.parse(await readFile(`${store.layerPath(diffId)}.json`, 'utf8'));
+    assert.equal(record.diffId, diffId);
+    assert.equal(record.treeDigest, await fingerprintTree(store.layerPath(diffId)));
+    assert.deepEqual(await readdir(join(store.root, 'tmp')), []);
+  });
+
+  it('a second commit of the same layer succeeds and discards its staging', async () => {
+    const diffId = digestOf('layer-1');
+    const s = await store.stageLayer();
+    await writeFile(join(s.dir, 'a'), 'different');
+    await s.commit(diffId, rec);
+    assert.equal(await readFile(join(store.layerPath(diffId), 'a'), 'utf8'), 'abc');
+    assert.deepEqual(await readdir(join(store.root, 'tmp')), []);
+  });
+
+  it('a directory without record is not a layer, and a commit replaces it', async () => {
+    const diffId = digestOf('layer-2');
+    await mkdir(join(store.layerPath(diffId), 'half'), { recursive: true });
+    assert.equal(await store.hasLayer(diffId), false);
+    const s = await store.stageLayer();
+    await writeFile(join(s.dir, 'full'), 'x');
+    await s.commit(diffId, rec);
+    assert.deepEqual(await readdir(store.layerPath(diffId)), ['full']);
+  });
+
+  it('abort removes the staging directory', async () => {
+    const s = await store.stageLayer();
+    await writeFile(join(s.dir, 'x'), 'x');
+    await s.abort();
+    await assert.rejects(stat(s.dir));
+  });
+
+  it('fingerprintTree sees content, mode, mtime and symlink changes, and never follows symlinks', async () => {
+    const t = await tempDir();
+    try {
+      await mkdir(join(t.dir, 'd/sub'), { recursive: true });
+      await writeFile(join(t.dir, 'd/sub/f'), 'one');
+      await symlink('/etc/passwd', join(t.dir, 'd/link'));
+      const fp = () => fingerprintTree(join(t.dir, 'd'));
+      const base = await fp();
+      assert.equal(await fp(), base, 'stable');
+      const st = await stat(join(t.dir, 'd/sub/f'));
+      await writeFile(join(t.dir, 'd/sub/f'), 'two');
+      await utimes(join(t.dir, 'd/sub/f'), st.atime, st.mtime);
+      const content = await fp();
+      assert.notEqual(content, base);
+      await chmod(join(t.dir, 'd/sub/f'), 0o600);
+      const mode = await fp();
+      assert.notEqual(mode, content);
+      await rm(join(t.dir, 'd/link'));
+      await symlink('/etc/shadow', join(t.dir, 'd/link'));
+      assert.notEqual(await fp(), mode, 'symlink target is covered');
+      await rm(join(t.dir, 'd/link'));
+      await symlink('sub', join(t.dir, 'd/link'));
+      const viaDirLink = await fp();
+      await writeFile(join(t.dir, 'd/sub/g'), 'new');
+      // g is seen once, through d/sub; the symlink d/link -> sub is not walked
+      assert.notEqual(await fp(), viaDirLink);
+      assert.match(base, /^sha256:[0-9a-f]{64}$/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe('store refs', () => {
+  let store: Store;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ store, cleanup } = await openTempStore());
+  });
+  after(() => cleanup());
+
+  async function manifest(text: string) {
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, text }));
+    const d = { mediaType: MediaType.OCI_MANIFEST, digest: digestOf(bytes), size: bytes.length };
+    await store.putBlob(bytes, d);
+    return d;
+  }
+
+  it('sets, replaces, lists, gets and removes refs', async () => {
+    const m1 = await manifest('1');
+    const m2 = await manifest('2');
+    await store.setRef('docker.io/library/etcd:3.5', m1);
+    await store.setRef('other', m1);
+    await store.setRef('docker.io/library/etcd:3.5', m2);
+    const refs = await store.listRefs();
+    assert.deepEqual(
+      refs.map((r) => [r.name, r.descriptor.digest]),
+      [
+        ['other', m1.digest],
+        ['docker.io/library/etcd:3.5', m2.digest],
+      ],
+    );
+    assert.equal((await store.getRef('docker.io/library/etcd:3.5'))?.digest, m2.digest);
+    assert.equal(await store.getRef('absent'), undefined);
+    const index = JSON.parse(await readFile(join(store.root, 'index.json'), 'utf8'));
+    assert.equal(index.schemaVersion, 2);
+    assert.equal(index.manifests[1].annotations[REF_NAME], 'docker.io/library/etcd:3.5');
+    assert.equal(await store.removeRef('other'), true);
+    assert.equal(await store.removeRef('other'), false);
+    assert.equal((await store.listRefs()).length, 1);
+  });
+
+  it('refuses invalid names and descriptors whose blob is absent', async () => {
+    const m = await manifest('3');
+    await assert.rejects(store.setRef('../evil', m), (err) => isKeelError(err, 'E_REFERENCE_INVALID'));
+    await assert.rejects(store.setRef('x', { ...m, digest: digestOf('nope') }), (err) => isKeelError(err, 'E_IMAGE_NOT_FOUND'));
+  });
+
+  it('keeps concurrent setRef calls from losing entries', async () => {
+    const m = await manifest('4');
+    await Promise.all(Array.from({ length: 8 }, (_, i) => store.setRef(`c${i}`, m)));
+    const names = (await store.listRefs()).map((r) => r.name);
+    for (let i = 0; i < 8; i++) assert.ok(names.includes(`c${i}`));
+  });
+
+  it('reports a damaged index.json as E_STORE_CORRUPT with a hint', async () => {
+    const path = join(store.root, 'index.json');
+    const saved = await readFile(path);
+    await writeFile(path, '{"schemaVersion": 2, "manif');
+    try {
+      await assert.rejects(store.listRefs(), (err) => isKeelError(err, 'E_STORE_CORRUPT') && typeof err.hint === 'string');
+    } finally {
+      await writeFile(path, saved);
+    }
+  });
+});
+
+describe('Store.open', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+  });
+  after(() => cleanup());
+
+  it('creates the layout with mode 0700', async () => {
+    const root = join(dir, 'new');
+    await Store.open(root, { create: true });
+    assert.equal((await stat(root)).mode & 0o777, 0o700);
+    assert.deepEqual(JSON.parse(await readFile(join(root, 'oci-layout'), 'utf8')), { imageLayoutVersion: '1.0.0' });
+    assert.deepEqual(JSON.parse(await readFile(join(root, 'index.json'), 'utf8')), { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] });
+    for (const sub of ['blobs/sha256', 'layers/sha256', 'tmp', 'locks']) assert.ok((await stat(join(root, sub))).isDirectory(), sub);
+    await Store.open(root); // reopens without create
+  });
+
+  it('refuses a missing root without create, a file, and a foreign directory', async () => {
+    await assert.rejects(Store.open(join(dir, 'missing')), (err) => isKeelError(err, 'E_IMAGE_NOT_FOUND'));
+    await writeFile(join(dir, 'file'), 'x');
+    await assert.rejects(Store.open(join(dir, 'file'), { create: true }), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
+    await mkdir(join(dir, 'foreign'));
+    await writeFile(join(dir, 'foreign', 'notes.txt'), 'x');
+    await assert.rejects(Store.open(join(dir, 'foreign'), { create: true }), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
+    assert.deepEqual(await readdir(join(dir, 'foreign')), ['notes.txt'], 'a foreign directory is left untouched');
+  });
+
+  it('two concurrent creators end with one valid store', async () => {
+    const root = join(dir, 'race');
+    const [a, b] = await Promise.all([Store.open(root, { create: true }), Store.open(root, { create: true })]);
+    assert.deepEqual(await a.listRefs(), []);
+    assert.deepEqual(await b.listRefs(), []);
+  });
+});

@@ -1,0 +1,149 @@
+// The lock protocol: stale locks are broken, live ones wait and time out
+// naming the holder, shared/exclusive exclude each other, tmp leftovers of
+// dead processes are cleaned on open.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { isKeelError } from '../../../src/errors.ts';
+import { digestOf } from '../../../src/oci/digest.ts';
+import { currentBootId, processStartTime } from '../../../src/store/owner.ts';
+import { Store } from '../../../src/store/index.ts';
+import { deadPid, openTempStore } from './fixtures.ts';
+
+async function plantLock(root: string, name: string, owner: { pid: number; start: string; boot: string }): Promise<string> {
+  const dir = join(root, 'locks', name);
+  await mkdir(dir);
+  await writeFile(join(dir, 'owner.json'), JSON.stringify({ ...owner, nonce: `planted-${owner.pid}-${owner.start}`, lock: name, since: '' }));
+  return dir;
+}
+
+describe('store locks', () => {
+  let store: Store;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ store, cleanup } = await openTempStore({ lockTimeoutMs: 3000 }));
+  });
+  after(() => cleanup());
+
+  const lockName = (d: string): string => `blob-sha256-${d.slice(7)}`;
+
+  it('breaks a lock whose owner pid is dead', async () => {
+    const data = Buffer.from('stale-dead');
+    const d = digestOf(data);
+    await plantLock(store.root, lockName(d), { pid: deadPid(), start: '12345', boot: currentBootId() });
+    const t0 = Date.now();
+    await store.putBlob(data, { digest: d });
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal(await store.hasBlob(d), true);
+    assert.deepEqual((await readdir(join(store.root, 'locks'))).sort(), ['shared']);
+  });
+
+  it('breaks a lock whose pid was reused (start time differs) or is from another boot', async () => {
+    const d1 = digestOf('reused');
+    await plantLock(store.root, lockName(d1), { pid: process.pid, start: '1', boot: currentBootId() });
+    await store.withBlobLock(d1, async () => {});
+    const d2 = digestOf('other-boot');
+    await plantLock(store.root, lockName(d2), { pid: process.pid, start: processStartTime(process.pid) ?? '', boot: '00000000-0000-0000-0000-000000000000' });
+    await store.withBlobLock(d2, async () => {});
+    assert.deepEqual((await readdir(join(store.root, 'locks'))).sort(), ['shared']);
+  });
+
+  it('waits for a live holder and times out with E_STORE_LOCKED naming its pid', async () => {
+    const sleeper = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const pid = sleeper.pid ?? 0;
+      let start: string | undefined;
+      for (let i = 0; i < 50 && start === undefined; i++) {
+        start = processStartTime(pid);
+        if (start === undefined) await sleep(10);
+      }
+      const d = digestOf('held-by-live');
+      const dir = await plantLock(store.root, lockName(d), { pid, start: start ?? '', boot: currentBootId() });
+      const short = await Store.open(store.root, { lockTimeoutMs: 300 });
+      const t0 = Date.now();
+      await assert.rejects(short.withBlobLock(d, async () => {}), (err) => isKeelError(err, 'E_STORE_LOCKED') && err.detail.pid === pid && err.message.includes(`pid ${pid}`));
+      assert.ok(Date.now() - t0 >= 250);
+      assert.deepEqual(await readdir(dir), ['owner.json'], 'a live lock is left alone');
+    } finally {
+      sleeper.kill();
+    }
+  });
+
+  it('is re-entrant within one async context: withBlobLock around writeBlob', async () => {
+    const data = Buffer.from('reentrant');
+    const d = digestOf(data);
+    await store.withBlobLock(d, async () => {
+      if (!(await store.hasBlob(d))) await store.putBlob(data, { digest: d });
+    });
+    assert.equal(await store.hasBlob(d), true);
+  });
+
+  it('serialises blob lock holders of one process', async () => {
+    const d = digestOf('serial');
+    const events: string[] = [];
+    const hold = (tag: string) =>
+      store.withBlobLock(d, async () => {
+        events.push(`${tag}+`);
+        await sleep(50);
+        events.push(`${tag}-`);
+      });
+    await Promise.all([hold('a'), hold('b')]);
+    assert.ok(events.join() === 'a+,a-,b+,b-' || events.join() === 'b+,b-,a+,a-', events.join());
+  });
+
+  it('exclusive waits for shared holders, and shared waits for exclusive', async () => {
+    const events: string[] = [];
+    const shared = store.withSharedLock(async () => {
+      events.push('shared+');
+      await sleep(200);
+      events.push('shared-');
+    });
+    await sleep(20);
+    const exclusive = store.withExclusiveLock(async () => {
+      events.push('exclusive+');
+      await sleep(200);
+      events.push('exclusive-');
+    });
+    await sleep(50);
+    const shared2 = store.withSharedLock(async () => {
+      events.push('shared2+');
+    });
+    await Promise.all([shared, exclusive, shared2]);
+    assert.deepEqual(events, ['shared+', 'shared-', 'exclusive+', 'exclusive-', 'shared2+']);
+  });
+
+  it('a shared registration of a dead process does not block exclusive', async () => {
+    const reg = join(store.root, 'locks', 'shared', `${deadPid()}-999-${currentBootId().replace(/-/g, '').slice(0, 8)}.1.shared`);
+    await writeFile(reg, '');
+    const t0 = Date.now();
+    await store.withExclusiveLock(async () => {});
+    assert.ok(Date.now() - t0 < 1000);
+    assert.deepEqual(await readdir(join(store.root, 'locks', 'shared')), []);
+  });
+
+  it('refuses a lock upgrade from shared to exclusive instead of deadlocking', async () => {
+    await assert.rejects(
+      store.withSharedLock(() => store.withExclusiveLock(async () => {})),
+      (err) => isKeelError(err, 'E_INTERNAL'),
+    );
+  });
+
+  it('cleans leftovers in tmp/ of dead processes on open, and keeps those of live ones', async () => {
+    const boot8 = currentBootId().replace(/-/g, '').slice(0, 8);
+    const tmp = join(store.root, 'tmp');
+    const dead = `${deadPid()}-777-${boot8}.3.blob`;
+    const deadDir = `${deadPid()}-777-${boot8}.4.layer`;
+    const reused = `${process.pid}-1-${boot8}.5.blob`;
+    const live = `${process.pid}-${processStartTime(process.pid)}-${boot8}.6.blob`;
+    await writeFile(join(tmp, dead), 'partial');
+    await mkdir(join(tmp, deadDir, 'usr', 'bin'), { recursive: true });
+    await writeFile(join(tmp, reused), 'partial');
+    await writeFile(join(tmp, live), 'in progress');
+    await Store.open(store.root);
+    assert.deepEqual(await readdir(tmp), [live]);
+  });
+});
