@@ -81,6 +81,8 @@ export const CODES = {
   E_UNIT_DEPENDENCY: { exit: Exit.UNAVAILABLE, summary: 'a unit job ended with result "dependency": a unit it requires failed' },
   E_UNIT_CANCELED: { exit: Exit.TEMPFAIL, summary: 'a unit job was canceled (replaced by a conflicting job, or the unit was collected)' },
   E_UNIT_SKIPPED: { exit: Exit.UNAVAILABLE, summary: 'a unit job was skipped or could not apply (result "skipped", "invalid" or "once")' },
+  E_RUNC_FAILED: { exit: Exit.UNAVAILABLE, summary: 'runc is missing, or a runc call keel made (state, delete, exec) failed; the message has its output' },
+  E_CONTAINER_NOT_RUNNING: { exit: Exit.UNAVAILABLE, summary: 'the system container is not running (start it with systemctl start NAME or keel apply)' },
 
   // everything else
   E_INTERRUPTED: { exit: Exit.TEMPFAIL, summary: 'keel was interrupted (SIGINT/SIGTERM); nothing half-written was left behind' },

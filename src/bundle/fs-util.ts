@@ -48,3 +48,11 @@ export async function writeIfChanged(file: string, data: string, mode = 0o600): 
   }
   return true;
 }
+
+/** `sync -f DIR`: one syncfs(2) for DIR's filesystem (Node has no binding). Best effort. */
+export async function syncFilesystem(dir: string): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  await new Promise<void>((resolve) => {
+    execFile('sync', ['-f', dir], { timeout: 120_000 }, () => resolve());
+  });
+}

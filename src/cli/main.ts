@@ -10,11 +10,18 @@ import { prune } from './commands/prune.ts';
 import { pull } from './commands/pull.ts';
 import { rmi } from './commands/rmi.ts';
 import { unpack } from './commands/unpack.ts';
+import { apply } from './commands/apply.ts';
+import { boot } from './commands/boot.ts';
+import { exec } from './commands/exec.ts';
+import { logs } from './commands/logs.ts';
+import { remove } from './commands/remove.ts';
+import { status } from './commands/status.ts';
+import { validate } from './commands/validate.ts';
 import { GLOBAL_DEFAULTS, type GlobalOptions } from './context.ts';
 import { asKeelError, exitStatusFor, formatError } from './exit.ts';
 import { VERSION } from './version.ts';
 
-export const COMMANDS: readonly Command[] = [pull, images, rmi, prune, check, unpack];
+export const COMMANDS: readonly Command[] = [pull, images, rmi, prune, check, unpack, validate, apply, status, logs, exec, remove, boot];
 
 const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   root: { type: 'string', value: 'DIR', help: `the store (default ${GLOBAL_DEFAULTS.root})` },

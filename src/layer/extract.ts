@@ -10,7 +10,7 @@
 // It resolves only after the tar end, the input end, a matching diff_id and
 // one syncfs. Whiteout markers are kept as empty mode-0 files, not applied.
 
-import { lstat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import tarStream from 'tar-stream';
@@ -22,7 +22,7 @@ import { RatioMeter, createDecompressor } from './decompress.ts';
 import { classifyWhiteout, normaliseEntryPath } from './entry-path.ts';
 import { applyDirTimes, clearFinal, createFile, createMarker, makeDirectory, makeFifo, makeHardlink, makeSymlink, syncFilesystem, type NodeMeta } from './fs-ops.ts';
 import { resolveLimits, type LayerLimits } from './limits.ts';
-import { lstatOrNull, resolveDirInRoot } from './resolve.ts';
+import { DirResolver, lstatOrNull } from './resolve.ts';
 import { TarGuard, type GuardedEntry } from './tar-guard.ts';
 import { malformed } from './tar-header.ts';
 
@@ -40,6 +40,8 @@ export interface LayerStats {
   entries: number;
   /** Bytes of the uncompressed tar stream. */
   uncompressedBytes: number;
+  /** Directories the layer did not list (see implicitDirectories); '' is the root. */
+  implicitDirs: readonly string[];
   warnings: readonly string[];
 }
 
@@ -65,8 +67,11 @@ function toKeelError(err: unknown, compression: Compression): KeelError {
 class LayerWriter {
   readonly root: string;
   readonly limits: LayerLimits;
+  readonly dirs: DirResolver;
   entries = 0;
   readonly dirTimes = new Map<string, { mtime: number; atime: number }>();
+  /** Directories the layer lists itself ('' = its root entry); all others are implicit. */
+  readonly explicitDirs = new Set<string>();
   readonly devices: string[] = [];
   deviceCount = 0;
   xattrEntries = 0;
@@ -75,6 +80,7 @@ class LayerWriter {
   constructor(root: string, limits: LayerLimits) {
     this.root = root;
     this.limits = limits;
+    this.dirs = new DirResolver(root);
   }
 
   async write(entry: GuardedEntry, data: AsyncIterable<Uint8Array>): Promise<void> {
@@ -94,6 +100,7 @@ class LayerWriter {
           hint: 'the image is hostile: the root filesystem must be a directory',
         });
       }
+      this.explicitDirs.add('');
       return;
     }
     for (const key of entry.pax.keys()) {
@@ -118,7 +125,7 @@ class LayerWriter {
       if (this.devices.length < MAX_NAMED) this.devices.push(comps.join('/'));
       return;
     }
-    const parent = (await resolveDirInRoot(this.root, comps.slice(0, -1), { create: true, entry: entry.name })) as string;
+    const parent = (await this.dirs.resolve(comps.slice(0, -1), { create: true, entry: entry.name })) as string;
     const hostPath = path.join(parent, base);
     const meta: NodeMeta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime };
 
@@ -129,7 +136,6 @@ class LayerWriter {
         });
       }
       await drain(data);
-      await clearFinal(hostPath, false);
       await createMarker(hostPath);
       return;
     }
@@ -137,13 +143,13 @@ class LayerWriter {
     switch (entry.kind) {
       case 'file':
       case 'contiguous-file':
-        await clearFinal(hostPath, false);
         await createFile(hostPath, meta, entry.size > 0 ? data : null);
         return;
       case 'directory': {
-        const exists = await clearFinal(hostPath, true);
-        await makeDirectory(hostPath, meta, exists);
-        this.dirTimes.set(path.relative(this.root, hostPath), { mtime: entry.mtime, atime: entry.mtime });
+        await makeDirectory(hostPath, meta);
+        const rel = path.relative(this.root, hostPath);
+        this.dirTimes.set(rel, { mtime: entry.mtime, atime: entry.mtime });
+        this.explicitDirs.add(rel);
         return;
       }
       case 'symlink': {
@@ -152,7 +158,6 @@ class LayerWriter {
         if (Buffer.byteLength(target) > this.limits.maxPathLength) {
           throw new KeelError('E_LAYER_LIMIT', `symlink ${JSON.stringify(entry.name.slice(0, 200))} has a target longer than ${this.limits.maxPathLength} bytes`);
         }
-        await clearFinal(hostPath, false);
         await makeSymlink(hostPath, target, meta);
         return;
       }
@@ -166,7 +171,6 @@ class LayerWriter {
         return;
       }
       case 'fifo':
-        await clearFinal(hostPath, false);
         await makeFifo(hostPath, meta);
         return;
       default:
@@ -188,7 +192,7 @@ class LayerWriter {
     const base = comps[comps.length - 1];
     if (base === undefined) throw linkError(entry, 'points at the root directory');
     if (classifyWhiteout(base).kind !== 'none') throw linkError(entry, 'points at a whiteout marker');
-    const parent = await resolveDirInRoot(this.root, comps.slice(0, -1), { create: false, entry: raw });
+    const parent = await this.dirs.resolve(comps.slice(0, -1), { create: false, entry: raw });
     const target = parent === null ? null : path.join(parent, base);
     const st = target === null ? null : await lstatOrNull(target);
     if (target === null || st === null) throw linkError(entry, 'points at nothing earlier in this layer');
@@ -234,7 +238,16 @@ function sameEntry(header: TarHeader, entry: GuardedEntry): boolean {
   );
 }
 
-/** See index.ts for the contract. */
+/**
+ * Extracts ONE layer's (compressed) byte stream into `dir` — an existing,
+ * empty staging directory the caller owns — as the layer's own tree: whiteout
+ * markers (`.wh.NAME`, `.wh..wh..opq`) are validated and kept as empty regular
+ * files (mode 0), not applied (stackLayers applies them). Resolves only after
+ * the tar end was reached, the input ended, the diff_id matched and the data
+ * was synced (one `sync -f DIR`). Rejects with a KeelError otherwise
+ * (E_LAYER_*, E_DIGEST_MISMATCH, E_INTERRUPTED, E_STORE_IO, E_PERMISSION); the
+ * caller then deletes `dir`. docs/layers.md has the policy.
+ */
 export async function extractLayer(input: Readable, dir: string, options: ExtractLayerOptions): Promise<LayerStats> {
   const limits = resolveLimits(options.limits);
   const root = path.resolve(dir);
@@ -331,7 +344,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
     if (failure !== null) throw failure;
     if (guard.entries.length > 0) throw malformed('tar-stream skipped entries keel parsed');
     await applyDirTimes(root, writer.dirTimes);
-    const __t = performance.now(); await syncFilesystem(root); if (process.env.KEEL_PERF) console.log("sync ms", Math.round(performance.now() - __t));
+    await syncFilesystem(root);
   } catch (err) {
     const e = fail(err);
     source.destroy(e);
@@ -343,8 +356,36 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
   }
   return {
     diffId: options.diffId,
+    implicitDirs: Object.freeze(await implicitDirectories(root, writer.explicitDirs)),
     entries: writer.entries,
     uncompressedBytes: verify.bytes,
     warnings: Object.freeze(writer.warnings()),
   };
+}
+
+/**
+ * The directories of an extracted tree that the layer did not list: parents
+ * created on the way to an entry ('' stands for the root). Stacking must walk
+ * through these as a tar would (following a lower layer's symlink, keeping a
+ * lower layer's metadata) rather than apply them as entries.
+ */
+async function implicitDirectories(root: string, explicit: ReadonlySet<string>): Promise<string[]> {
+  const implicit: string[] = explicit.has('') ? [] : [''];
+  const pending = [''];
+  while (pending.length > 0) {
+    const rel = pending.pop() as string;
+    let dirents;
+    try {
+      dirents = await readdir(path.join(root, rel), { withFileTypes: true });
+    } catch (err) {
+      throw fsError(`listing ${path.join(root, rel)}`, err);
+    }
+    for (const d of dirents) {
+      if (!d.isDirectory()) continue;
+      const child = rel === '' ? d.name : `${rel}/${d.name}`;
+      if (!explicit.has(child)) implicit.push(child);
+      pending.push(child);
+    }
+  }
+  return implicit.sort();
 }

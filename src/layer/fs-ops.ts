@@ -11,8 +11,8 @@ import { constants, type Stats } from 'node:fs';
 import { lchown, link, lutimes, mkdir, open, rm, symlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fsError } from '../errors.ts';
-import { lstatOrNull } from './resolve.ts';
+import { errnoCode, fsError } from '../errors.ts';
+import { lstatOrNull, noteRemoval } from './resolve.ts';
 
 const run = promisify(execFile);
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY, O_NONBLOCK } = constants;
@@ -44,12 +44,32 @@ export async function clearFinal(hostPath: string, keepDirectory: boolean): Prom
   const st = await lstatOrNull(hostPath);
   if (st === null) return false;
   if (keepDirectory && st.isDirectory()) return true;
+  noteRemoval();
   await guarded(`removing ${hostPath}`, () => rm(hostPath, { recursive: true, force: true }));
   return false;
 }
 
-async function applyMeta(fh: FileHandle, meta: NodeMeta, times: boolean): Promise<void> {
-  await fh.chown(meta.uid, meta.gid);
+/**
+ * Runs `create` (which must fail with EEXIST, never follow, when the final
+ * component exists); on EEXIST clears the final component and runs it again.
+ * Saves an lstat per entry in the common case of a new path.
+ */
+export async function createOrReplace<T>(hostPath: string, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
+  }
+  await clearFinal(hostPath, false);
+  return create();
+}
+
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
+
+async function applyMeta(fh: FileHandle, meta: NodeMeta, times: boolean, fresh: boolean): Promise<void> {
+  // a node keel just created is already owned by keel's euid/egid
+  if (!fresh || meta.uid !== EUID || meta.gid !== EGID) await fh.chown(meta.uid, meta.gid);
   await fh.chmod(meta.mode & 0o7777);
   if (times) await fh.utimes(meta.atime ?? meta.mtime, meta.mtime);
 }
@@ -57,7 +77,7 @@ async function applyMeta(fh: FileHandle, meta: NodeMeta, times: boolean): Promis
 /** Creates a regular file with `data` (streamed, chunk by chunk). Returns the bytes written. */
 export async function createFile(hostPath: string, meta: NodeMeta, data: AsyncIterable<Uint8Array> | null): Promise<number> {
   return guarded(`writing ${hostPath}`, async () => {
-    const fh = await open(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    const fh = await createOrReplace(hostPath, () => open(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
     let written = 0;
     try {
       if (data !== null) {
@@ -70,7 +90,7 @@ export async function createFile(hostPath: string, meta: NodeMeta, data: AsyncIt
           written += chunk.byteLength;
         }
       }
-      await applyMeta(fh, meta, true);
+      await applyMeta(fh, meta, true, true);
     } finally {
       await fh.close();
     }
@@ -83,13 +103,23 @@ export async function createMarker(hostPath: string): Promise<void> {
   await createFile(hostPath, { mode: 0, uid: 0, gid: 0, mtime: 0 }, null);
 }
 
-/** Creates the directory unless `exists`, then sets owner and mode (times are set later, deepest first). */
-export async function makeDirectory(hostPath: string, meta: NodeMeta, exists: boolean): Promise<void> {
-  await guarded(`creating directory ${hostPath}`, async () => {
-    if (!exists) await mkdir(hostPath, { mode: 0o700 });
+/**
+ * Creates the directory, or keeps the directory already there (anything else
+ * there is replaced), then sets owner and mode (times are set later, deepest first).
+ */
+export async function makeDirectory(hostPath: string, meta: NodeMeta): Promise<void> {
+  let fresh = true;
+  try {
+    await mkdir(hostPath, { mode: 0o700 });
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw fsError(`creating directory ${hostPath}`, err);
+    fresh = false;
+    if (!(await clearFinal(hostPath, true))) await guarded(`creating directory ${hostPath}`, () => mkdir(hostPath, { mode: 0o700 }));
+  }
+  await guarded(`setting metadata of directory ${hostPath}`, async () => {
     const fh = await open(hostPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     try {
-      await applyMeta(fh, meta, false);
+      await applyMeta(fh, meta, false, fresh);
     } finally {
       await fh.close();
     }
@@ -98,7 +128,7 @@ export async function makeDirectory(hostPath: string, meta: NodeMeta, exists: bo
 
 export async function makeSymlink(hostPath: string, target: string, meta: NodeMeta): Promise<void> {
   await guarded(`creating symlink ${hostPath}`, async () => {
-    await symlink(target, hostPath);
+    await createOrReplace(hostPath, () => symlink(target, hostPath));
     await lchown(hostPath, meta.uid, meta.gid);
     await lutimes(hostPath, meta.atime ?? meta.mtime, meta.mtime);
   });
@@ -106,11 +136,12 @@ export async function makeSymlink(hostPath: string, target: string, meta: NodeMe
 
 export async function makeFifo(hostPath: string, meta: NodeMeta): Promise<void> {
   await guarded(`creating FIFO ${hostPath}`, async () => {
+    await clearFinal(hostPath, false);
     await run('mkfifo', ['-m', '600', '--', hostPath]);
     // O_NONBLOCK: opening a FIFO for reading must not wait for a writer
     const fh = await open(hostPath, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
     try {
-      await applyMeta(fh, meta, true);
+      await applyMeta(fh, meta, true, false);
     } finally {
       await fh.close();
     }
@@ -118,7 +149,7 @@ export async function makeFifo(hostPath: string, meta: NodeMeta): Promise<void> 
 }
 
 export async function makeHardlink(existing: string, hostPath: string): Promise<void> {
-  await guarded(`linking ${hostPath} to ${existing}`, () => link(existing, hostPath));
+  await guarded(`linking ${hostPath} to ${existing}`, () => createOrReplace(hostPath, () => link(existing, hostPath)));
 }
 
 export function metaOf(st: Stats): NodeMeta {
@@ -130,7 +161,7 @@ export async function setFileMeta(hostPath: string, meta: NodeMeta): Promise<voi
   await guarded(`setting metadata of ${hostPath}`, async () => {
     const fh = await open(hostPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
-      await applyMeta(fh, meta, true);
+      await applyMeta(fh, meta, true, false);
     } finally {
       await fh.close();
     }

@@ -4,4 +4,4 @@
 
 export { DEFAULT_LIMITS, RATIO_MIN_BYTES, type LayerLimits } from './limits.ts';
 export { extractLayer, type ExtractLayerOptions, type LayerStats } from './extract.ts';
-export { stackLayers, type StackOptions, type StackStats } from './stack.ts';
+export { stackLayers, type StackLayer, type StackOptions, type StackStats } from './stack.ts';

@@ -15,6 +15,13 @@ import { KeelError, errnoCode, fsError } from '../errors.ts';
 /** Linux's own bound (MAXSYMLINKS). */
 export const MAX_SYMLINKS = 40;
 
+let removals = 0;
+
+/** Every removal in a tree bumps this, so cached resolutions (DirResolver) are dropped. */
+export function noteRemoval(): void {
+  removals += 1;
+}
+
 export async function lstatOrNull(hostPath: string): Promise<Stats | null> {
   try {
     return await lstat(hostPath);
@@ -86,4 +93,33 @@ export async function resolveDirInRoot(root: string, components: readonly string
     resolved.push(part);
   }
   return path.join(root, ...resolved);
+}
+
+/**
+ * resolveDirInRoot with a cache of resolved directories. Only a removal can
+ * change an existing resolution (creating something where nothing was cannot),
+ * and every removal calls noteRemoval(), which empties the cache.
+ */
+export class DirResolver {
+  readonly root: string;
+  readonly #cache = new Map<string, string>();
+  #generation = removals;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  async resolve(components: readonly string[], options: ResolveOptions): Promise<string | null> {
+    if (components.length === 0) return this.root;
+    if (this.#generation !== removals) {
+      this.#cache.clear();
+      this.#generation = removals;
+    }
+    const key = components.join('/');
+    const hit = this.#cache.get(key);
+    if (hit !== undefined) return hit;
+    const found = await resolveDirInRoot(this.root, components, options);
+    if (found !== null && this.#generation === removals) this.#cache.set(key, found);
+    return found;
+  }
 }

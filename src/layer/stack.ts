@@ -12,8 +12,8 @@ import { copyFile, lstat, mkdir, open, opendir, readdir, readlink, rm } from 'no
 import path from 'node:path';
 import { KeelError, fsError } from '../errors.ts';
 import { classifyWhiteout } from './entry-path.ts';
-import { applyDirTimes, clearFinal, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
-import { lstatOrNull, resolveDirInRoot } from './resolve.ts';
+import { applyDirTimes, createOrReplace, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
+import { DirResolver, lstatOrNull, noteRemoval, resolveDirInRoot } from './resolve.ts';
 
 export interface StackOptions {
   /** 'copy': copy file data (copy_file_range); 'hardlink': share files with the layer dirs (OSTree-style). */
@@ -26,6 +26,13 @@ export interface StackStats {
   entries: number;
   /** Bytes of regular-file data placed (copied or linked; a hardlink group counts once). */
   bytes: number;
+}
+
+/** An extracted layer to stack: its directory, and the directories it did not list itself. */
+export interface StackLayer {
+  readonly dir: string;
+  /** From LayerStats.implicitDirs; '' is the layer's root. Absent: every directory is an entry. */
+  readonly implicitDirs?: readonly string[] | undefined;
 }
 
 interface WalkItem {
@@ -89,6 +96,7 @@ async function applyWhiteout(root: string, comps: readonly string[]): Promise<vo
   const kind = classifyWhiteout(base);
   const parent = await resolveDirInRoot(root, comps.slice(0, -1), { create: false, entry: comps.join('/') });
   if (parent === null || kind.kind === 'none') return;
+  noteRemoval();
   try {
     if (kind.kind === 'opaque') {
       for (const name of await readdir(parent)) await rm(path.join(parent, name), { recursive: true, force: true });
@@ -101,16 +109,36 @@ async function applyWhiteout(root: string, comps: readonly string[]): Promise<vo
   }
 }
 
-/** See index.ts for the contract. */
-export async function stackLayers(layerDirs: readonly string[], rootfs: string, options: StackOptions): Promise<StackStats> {
+/**
+ * Stacks extracted layer directories (bottom first) into `rootfs` (absent or
+ * an empty directory; made 0755 root:root). For each layer its whiteouts are
+ * applied first, then its entries; markers never appear in the result.
+ * 'copy' copies file data (copy_file_range) and keeps owner, all 12 mode bits,
+ * mtimes and hardlink groups within a layer; 'hardlink' links regular files,
+ * symlinks and FIFOs from the layer dirs (directories are always created
+ * fresh). Paths resolve inside `rootfs` as if it were `/`. Rejects with a
+ * KeelError (E_BUNDLE_EXISTS, E_LAYER_PATH, E_LAYER_WHITEOUT,
+ * E_LAYER_UNSUPPORTED, E_INTERRUPTED, E_STORE_IO, E_PERMISSION).
+ */
+export async function stackLayers(layers: readonly (string | StackLayer)[], rootfs: string, options: StackOptions): Promise<StackStats> {
   const root = path.resolve(rootfs);
   if (options.signal?.aborted) throw interrupted();
   await prepareRootfs(root);
   const stats: StackStats = { entries: 0, bytes: 0 };
   const dirTimes = new Map<string, { mtime: number; atime: number }>();
+  const dirs = new DirResolver(root);
 
-  for (const layerDir of layerDirs) {
-    const layerRoot = path.resolve(layerDir);
+  for (const layer of layers) {
+    const layerRoot = path.resolve(typeof layer === 'string' ? layer : layer.dir);
+    const implicit = new Set(typeof layer === 'string' ? [] : (layer.implicitDirs ?? []));
+    if (!implicit.has('')) {
+      // the layer lists its root: its times apply to the rootfs's root (owner and mode stay root:root 0755)
+      const st = await lstat(layerRoot).catch((err: unknown) => {
+        throw fsError(`inspecting ${layerRoot}`, err);
+      });
+      const meta = metaOf(st);
+      dirTimes.set('', { mtime: meta.mtime, atime: meta.atime ?? meta.mtime });
+    }
     // 1. this layer's whiteouts act on the layers below
     for await (const item of walk(layerRoot)) {
       if (options.signal?.aborted) throw interrupted();
@@ -129,17 +157,21 @@ export async function stackLayers(layerDirs: readonly string[], rootfs: string, 
       const st = await lstat(src).catch((err: unknown) => {
         throw fsError(`inspecting ${src}`, err);
       });
-      const parent = (await resolveDirInRoot(root, item.comps.slice(0, -1), { create: true, entry: item.comps.join('/') })) as string;
+      if (item.isDir && implicit.has(item.comps.join('/'))) {
+        // not an entry of the layer, only a parent of its entries: walk through it as a
+        // tar would (through a lower layer's symlink, inside the root), changing nothing
+        await dirs.resolve(item.comps, { create: true, entry: item.comps.join('/') });
+        continue;
+      }
+      const parent = (await dirs.resolve(item.comps.slice(0, -1), { create: true, entry: item.comps.join('/') })) as string;
       const hostPath = path.join(parent, base);
       const meta = metaOf(st);
       stats.entries += 1;
       if (st.isDirectory()) {
-        const exists = await clearFinal(hostPath, true);
-        await makeDirectory(hostPath, meta, exists);
+        await makeDirectory(hostPath, meta);
         dirTimes.set(path.relative(root, hostPath), { mtime: meta.mtime, atime: meta.atime ?? meta.mtime });
         continue;
       }
-      await clearFinal(hostPath, false);
       if (options.mode === 'hardlink') {
         if (!st.isFile() && !st.isSymbolicLink() && !st.isFIFO()) throw unsupported(src);
         await makeHardlink(src, hostPath);
@@ -157,7 +189,8 @@ export async function stackLayers(layerDirs: readonly string[], rootfs: string, 
           }
         }
         try {
-          await copyFile(src, hostPath, constants.COPYFILE_EXCL);
+          // COPYFILE_EXCL: the destination is opened O_CREAT|O_EXCL, so a symlink there is never followed
+          await createOrReplace(hostPath, () => copyFile(src, hostPath, constants.COPYFILE_EXCL));
         } catch (err) {
           throw fsError(`copying ${src} to ${hostPath}`, err);
         }

@@ -68,9 +68,8 @@ export class TarGuard extends Transform {
 
   override _flush(callback: TransformCallback): void {
     if (this.#state !== 'end') {
-      callback(malformed(this.#state === 'header' && this.#blockFill === 0 && this.entries.length > 0
-        ? 'the stream ended without the end-of-archive blocks (truncated)'
-        : 'the stream ended in the middle of an entry (truncated)'));
+      const where = this.#state === 'data' || this.#state === 'meta' || this.#blockFill > 0 ? 'in the middle of an entry' : 'before the end-of-archive blocks';
+      callback(malformed(`the stream ended ${where} (truncated)`));
       return;
     }
     callback();

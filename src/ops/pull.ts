@@ -213,7 +213,13 @@ async function ensureLayer(
         }
         stats = (results[1] as PromiseFulfilledResult<LayerStats>).value;
       }
-      await staging.commit(diffId, { digest: layer.digest, mediaType: layer.mediaType, entries: stats.entries, size: stats.uncompressedBytes });
+      await staging.commit(diffId, {
+        digest: layer.digest,
+        mediaType: layer.mediaType,
+        entries: stats.entries,
+        size: stats.uncompressedBytes,
+        implicitDirs: stats.implicitDirs,
+      });
     } catch (err) {
       await staging.abort();
       throw err;

@@ -6,6 +6,7 @@ import type { Digest } from '../oci/digest.ts';
 import { parseImageConfig, parseManifestDocument } from '../oci/parse.ts';
 import { parseReference, storeName } from '../oci/reference.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.ts';
+import type { StackLayer } from '../layer/index.ts';
 import type { Store } from '../store/index.ts';
 
 export const MAX_MANIFEST_BYTES = 4 << 20;
@@ -56,4 +57,22 @@ export async function readStoredImage(store: Store, name: string, descriptor: De
 
 export function diffIds(image: StoredImage): readonly Digest[] {
   return image.config.rootfs.diff_ids;
+}
+
+/**
+ * The image's extracted layers, bottom first, as stackLayers wants them.
+ * A layer that is not (completely) extracted is E_STORE_CORRUPT: pull repairs it.
+ */
+export async function stackableLayers(store: Store, image: StoredImage): Promise<StackLayer[]> {
+  const layers: StackLayer[] = [];
+  for (const diffId of image.config.rootfs.diff_ids) {
+    const record = (await store.hasLayer(diffId)) ? await store.layerRecord(diffId) : undefined;
+    if (!record) {
+      throw new KeelError('E_STORE_CORRUPT', `layer ${diffId} of ${image.name} is not extracted in the store`, {
+        hint: `run keel pull ${image.name} to restore it`,
+      });
+    }
+    layers.push({ dir: store.layerPath(diffId), implicitDirs: record.implicitDirs });
+  }
+  return layers;
 }

@@ -12,7 +12,7 @@ import { renderImageRuntimeConfig, serializeRuntimeConfig } from '../bundle/runt
 import { resolveUser } from '../bundle/user.ts';
 import { stackLayers } from '../layer/index.ts';
 import type { Store } from '../store/index.ts';
-import { findImage, readStoredImage } from './stored-image.ts';
+import { findImage, readStoredImage, stackableLayers } from './stored-image.ts';
 
 export interface UnpackOptions {
   readonly platform?: Platform | undefined;
@@ -32,17 +32,11 @@ export async function unpackImage(store: Store, input: string, bundleDir: string
   return store.withSharedLock(async () => {
     const { name, descriptor } = await findImage(store, input);
     const image = await readStoredImage(store, name, descriptor);
-    const layerDirs: string[] = [];
-    for (const diffId of image.config.rootfs.diff_ids) {
-      if (!(await store.hasLayer(diffId))) {
-        throw new KeelError('E_STORE_CORRUPT', `layer ${diffId} of ${name} is not extracted in the store`, { hint: `run keel pull ${name} to restore it` });
-      }
-      layerDirs.push(store.layerPath(diffId));
-    }
+    const layers = await stackableLayers(store, image);
     const created = await prepareBundleDir(bundle);
     try {
       const rootfs = path.join(bundle, 'rootfs');
-      const stats = await stackLayers(layerDirs, rootfs, { mode: 'copy', signal: options.signal });
+      const stats = await stackLayers(layers, rootfs, { mode: 'copy', signal: options.signal });
       const user = await resolveUser(rootfs, image.config.config.User);
       const spec = renderImageRuntimeConfig(image.config, user, {
         annotations: { 'org.opencontainers.image.ref.name': name, 'io.keel.image.digest': descriptor.digest },

@@ -21,6 +21,12 @@ export interface LayerRecord {
   readonly treeDigest: Digest;
   /** ISO time of the commit. */
   readonly committed: string;
+  /**
+   * Directories of the tree that the layer did not list (parents the
+   * extractor had to create), as `/`-joined relative paths; '' is the root.
+   * Stacking walks through them like a tar would instead of applying them.
+   */
+  readonly implicitDirs?: readonly string[] | undefined;
 }
 
 export type RecordRead = { readonly state: 'missing' } | { readonly state: 'invalid'; readonly why: string } | { readonly state: 'ok'; readonly record: LayerRecord };
@@ -43,6 +49,9 @@ export async function readLayerRecord(path: string): Promise<RecordRead> {
   if (!isDigest(v.diffId) || !isDigest(v.digest) || !isDigest(v.treeDigest)) return { state: 'invalid', why: 'diffId, digest or treeDigest is missing or malformed' };
   if (typeof v.mediaType !== 'string' || typeof v.entries !== 'number' || typeof v.size !== 'number') {
     return { state: 'invalid', why: 'mediaType, entries or size is missing' };
+  }
+  if (v.implicitDirs !== undefined && (!Array.isArray(v.implicitDirs) || !v.implicitDirs.every((d) => typeof d === 'string'))) {
+    return { state: 'invalid', why: 'implicitDirs is not a list of paths' };
   }
   return { state: 'ok', record: v as unknown as LayerRecord };
 }

@@ -37,6 +37,15 @@ export interface StoreOpenOptions {
   readonly lockTimeoutMs?: number | undefined;
 }
 
+/** What the extraction reports when a staged layer is committed. */
+export interface LayerCommit {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly entries: number;
+  readonly size: number;
+  readonly implicitDirs?: readonly string[] | undefined;
+}
+
 export interface LayerStaging {
   /** An empty directory under tmp/ to extract the layer into. */
   readonly dir: string;
@@ -45,7 +54,7 @@ export interface LayerStaging {
    * and writes the completion record. If the layer is already committed (by
    * another process), the staging is removed and this succeeds.
    */
-  commit(diffId: Digest, record: { digest: Digest; mediaType: string; entries: number; size: number }): Promise<void>;
+  commit(diffId: Digest, record: LayerCommit): Promise<void>;
   /** Removes the staging directory. Idempotent. */
   abort(): Promise<void>;
 }
@@ -264,7 +273,7 @@ export class Store {
       throw fsError('creating a layer staging directory', err);
     }
     let done = false;
-    const commit = async (diffId: Digest, record: { digest: Digest; mediaType: string; entries: number; size: number }): Promise<void> => {
+    const commit = async (diffId: Digest, record: LayerCommit): Promise<void> => {
       if (done) throw new KeelError('E_INTERNAL', `layer staging ${dir} was already committed or aborted`);
       const id = parseDigest(diffId);
       const digest = parseDigest(record.digest);
@@ -293,7 +302,10 @@ export class Store {
           throw fsError(`committing layer ${id}`, err);
         }
         await fsyncDir(dirname(target));
-        const full: LayerRecord = { diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString() };
+        const full: LayerRecord = {
+          diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString(),
+          ...(record.implicitDirs && record.implicitDirs.length > 0 ? { implicitDirs: [...record.implicitDirs] } : {}),
+        };
         await writeFileAtomic(recordPath, `${JSON.stringify(full, null, 2)}\n`, { tmpDir: this.#layout.tmp });
       });
     };

@@ -208,6 +208,12 @@ describe('stackLayers', () => {
     assert.ok((await lstat(path.join(rootfs, 'f'))).isFile());
   });
 
+  test('an aborted stack rejects with E_INTERRUPTED', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await rejectsWith(stackLayers([], path.join(await sb.newDir('rootfs-abort'), 'r'), { mode: 'copy', signal: controller.signal }), 'E_INTERRUPTED');
+  });
+
   test('an invalid whiteout name in a layer dir is refused', async () => {
     const l = await sb.newDir('layer-badwh');
     await writeFile(path.join(l, '.wh..wh.bogus'), '');

@@ -1,0 +1,49 @@
+// keel-bundle.json: what a slot holds and how to start it, written last when
+// a slot is rendered (a slot without a valid record is incomplete). Its bytes
+// depend only on the inputs: no timestamps. prepareRootfs reads it at start,
+// `keel prune` reads it to keep what containers use.
+
+import path from 'node:path';
+import { KeelError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+import { readIfExists } from './fs-util.ts';
+import type { MountPointKind } from './mount-point.ts';
+import { BUNDLE_FORMAT } from './renderer-version.ts';
+
+export const BUNDLE_RECORD = 'keel-bundle.json';
+
+export interface BundleRecord {
+  readonly format: number;
+  readonly keelVersion: string;
+  readonly name: string;
+  /** sha256 of the canonical rendered inputs (spec, image digest, renderer, host facts). */
+  readonly inputsDigest: Digest;
+  /** sha256 of config.json's bytes. */
+  readonly configDigest: Digest;
+  readonly image: { readonly name: string; readonly digest: Digest; readonly diffIds: readonly Digest[] };
+  /** The shared tree: root.path (read-only rootfs) or the overlay's lowerdir (writable). */
+  readonly sharedRootfs: string;
+  readonly writable: boolean;
+  /** Host directories to create before start (mounts with create: true). */
+  readonly createSources: readonly string[];
+  /** Mount points keel keeps present in the shared tree (read-only rootfs only). */
+  readonly mountPoints: ReadonlyArray<{ readonly path: string; readonly kind: MountPointKind }>;
+}
+
+export function serializeBundleRecord(r: BundleRecord): string {
+  return `${JSON.stringify(r, null, 2)}\n`;
+}
+
+/** The record of a bundle directory, or undefined if it has none (never rendered, or incomplete). */
+export async function readBundleRecord(bundleDir: string): Promise<BundleRecord | undefined> {
+  const bytes = await readIfExists(path.join(bundleDir, BUNDLE_RECORD));
+  if (bytes === undefined) return undefined;
+  let r: BundleRecord;
+  try {
+    r = JSON.parse(bytes.toString('utf8')) as BundleRecord;
+  } catch {
+    throw new KeelError('E_STORE_CORRUPT', `${path.join(bundleDir, BUNDLE_RECORD)} is not JSON`, { hint: 'render the container again (keel apply)' });
+  }
+  if (r.format !== BUNDLE_FORMAT) return undefined;
+  return r;
+}

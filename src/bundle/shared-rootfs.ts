@@ -1,0 +1,158 @@
+// The per-image shared rootfs: a tree of hard links into the store's
+// extracted layers (layer/stack in 'hardlink' mode), one per image manifest,
+// reused by every container of that image:
+//
+//   <root>/rootfs/sha256/<manifest-hex>/rootfs/          the tree (root.path of read-only containers,
+//                                                         lowerdir of writable ones)
+//   <root>/rootfs/sha256/<manifest-hex>/keel-rootfs.json its record
+//
+// Built in <root>/rootfs/.staging-<pid>-<rand>/ (tree and record together) and
+// renamed into place in one rename(2): a tree is either absent or complete,
+// and two processes building the same one race harmlessly (the loser removes
+// its copy). Stagings of dead processes are removed by the next build.
+// Invariants: the tree's regular files are the store's inodes, so nothing may
+// ever write through it: containers see it read-only (or under an overlay) and
+// keel only adds empty mount points to it.
+
+import type { StackLayer } from '../layer/index.ts';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { KeelError, errnoCode, fsError } from '../errors.ts';
+import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/digest.ts';
+import { stackLayers } from '../layer/index.ts';
+import { fsyncDir, readIfExists, syncFilesystem } from './fs-util.ts';
+import { BUNDLE_FORMAT } from './renderer-version.ts';
+
+export const ROOTFS_RECORD = 'keel-rootfs.json';
+
+export interface SharedRootfsRecord {
+  readonly format: number;
+  readonly manifest: Digest;
+  readonly diffIds: readonly Digest[];
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+export interface SharedRootfs {
+  /** The tree itself (…/<hex>/rootfs). */
+  readonly dir: string;
+  readonly record: SharedRootfsRecord;
+  /** True when this call built it. */
+  readonly created: boolean;
+}
+
+export function sharedRootfsBase(root: string): string {
+  return path.join(path.resolve(root), 'rootfs');
+}
+
+/** The directory holding one image's tree and record. */
+export function sharedRootfsHome(root: string, manifest: Digest): string {
+  const d = parseDigest(manifest);
+  return path.join(sharedRootfsBase(root), digestAlgorithm(d), digestHex(d));
+}
+
+export function sharedRootfsDir(root: string, manifest: Digest): string {
+  return path.join(sharedRootfsHome(root, manifest), 'rootfs');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+/** Removes stagings whose process is gone. */
+async function cleanStagings(base: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(base);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw fsError(`listing ${base}`, err);
+  }
+  for (const n of names) {
+    const m = /^\.staging-([0-9]+)-/.exec(n);
+    if (m && !alive(Number(m[1]))) await fs.rm(path.join(base, n), { recursive: true, force: true });
+  }
+}
+
+export async function readSharedRootfsRecord(root: string, manifest: Digest): Promise<SharedRootfsRecord | undefined> {
+  const bytes = await readIfExists(path.join(sharedRootfsHome(root, manifest), ROOTFS_RECORD));
+  if (bytes === undefined) return undefined;
+  try {
+    const r = JSON.parse(bytes.toString('utf8')) as SharedRootfsRecord;
+    if (r.format === BUNDLE_FORMAT && r.manifest === manifest && Array.isArray(r.diffIds)) return r;
+  } catch {
+    // fall through: treated as absent and rebuilt
+  }
+  return undefined;
+}
+
+/**
+ * Returns the image's shared tree, building it from `layers` (bottom
+ * first, diff_ids in `diffIds`) if it is not there yet. Idempotent.
+ */
+export async function ensureSharedRootfs(
+  root: string, manifest: Digest, diffIds: readonly Digest[], layers: readonly StackLayer[], options: { signal?: AbortSignal | undefined } = {},
+): Promise<SharedRootfs> {
+  const home = sharedRootfsHome(root, manifest);
+  const existing = await readSharedRootfsRecord(root, manifest);
+  if (existing !== undefined) return { dir: path.join(home, 'rootfs'), record: existing, created: false };
+
+  const base = sharedRootfsBase(root);
+  const parent = path.dirname(home);
+  try {
+    await fs.mkdir(parent, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw fsError(`creating ${parent}`, err);
+  }
+  await cleanStagings(base);
+  const staging = path.join(base, `.staging-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  try {
+    await fs.mkdir(staging, { mode: 0o700 });
+    const stats = await stackLayers(layers, path.join(staging, 'rootfs'), { mode: 'hardlink', signal: options.signal });
+    const record: SharedRootfsRecord = { format: BUNDLE_FORMAT, manifest, diffIds: [...diffIds], entries: stats.entries, bytes: stats.bytes };
+    await fs.writeFile(path.join(staging, ROOTFS_RECORD), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    // The tree is metadata only (links, directories): one syncfs makes it durable before it counts.
+    await syncFilesystem(staging);
+    // A directory left without a record (an interrupted removal) is replaced.
+    if ((await fs.lstat(home).catch(() => undefined)) !== undefined && (await readSharedRootfsRecord(root, manifest)) === undefined) {
+      const trash = path.join(base, `.staging-${process.pid}-trash-${Math.random().toString(36).slice(2, 10)}`);
+      await fs.rename(home, trash).catch(() => undefined);
+      await fs.rm(trash, { recursive: true, force: true });
+    }
+    try {
+      await fs.rename(staging, home);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOTEMPTY' && errnoCode(err) !== 'EEXIST') throw err;
+      // Another process won the race: use its tree.
+      await fs.rm(staging, { recursive: true, force: true });
+      const theirs = await readSharedRootfsRecord(root, manifest);
+      if (theirs === undefined) throw new KeelError('E_STORE_CORRUPT', `${home} exists without a valid ${ROOTFS_RECORD}`, { hint: `remove ${home} and render again` });
+      return { dir: path.join(home, 'rootfs'), record: theirs, created: false };
+    }
+    await fsyncDir(parent);
+    return { dir: path.join(home, 'rootfs'), record, created: true };
+  } catch (err) {
+    await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    throw err instanceof KeelError ? err : fsError(`building the shared rootfs of ${manifest}`, err);
+  }
+}
+
+/** Removes one image's tree (record first, so it never looks complete half-deleted). */
+export async function removeSharedRootfs(root: string, manifest: Digest): Promise<void> {
+  const home = sharedRootfsHome(root, manifest);
+  const base = sharedRootfsBase(root);
+  await fs.rm(path.join(home, ROOTFS_RECORD), { force: true });
+  const trash = path.join(base, `.staging-${process.pid}-trash-${Math.random().toString(36).slice(2, 10)}`);
+  try {
+    await fs.rename(home, trash);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw fsError(`removing ${home}`, err);
+  }
+  await fs.rm(trash, { recursive: true, force: true });
+}

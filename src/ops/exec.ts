@@ -1,0 +1,35 @@
+// keel exec NAME -- CMD...: runs CMD in the running container NAME with
+// `runc exec` (the process settings — user, env, capabilities, cwd — come
+// from the container's config.json, as runc does). Resolves with CMD's exit
+// status. Invariant: a container runc does not know as running is
+// E_CONTAINER_NOT_RUNNING, never a runc error text.
+
+import { execa } from 'execa';
+import { KeelError } from '../errors.ts';
+import { execArgv, runcPath, runcState } from '../runtime/index.ts';
+
+export interface ExecOptions {
+  readonly runc?: string | undefined;
+  readonly runcRoot?: string | undefined;
+  readonly env?: readonly string[] | undefined;
+  /** Give CMD a terminal (runc exec -t); default: when stdin and stdout are terminals. */
+  readonly tty?: boolean | undefined;
+}
+
+export async function execInContainer(name: string, command: readonly string[], options: ExecOptions = {}): Promise<number> {
+  if (command.length === 0) throw new KeelError('E_USAGE', 'keel exec needs a command after --', { hint: 'keel exec etcd -- etcdctl version' });
+  const o = { runc: options.runc ?? runcPath(), root: options.runcRoot };
+  const state = await runcState(o, name);
+  if (state === undefined || state.status !== 'running') {
+    throw new KeelError('E_CONTAINER_NOT_RUNNING', `system container ${name} is not running${state ? ` (runc says ${state.status})` : ''}`, {
+      hint: `see keel status ${name}; start it with systemctl start ${name}`,
+    });
+  }
+  const argv = execArgv(o, name, command, options.env ?? []);
+  const tty = options.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
+  if (tty) argv.splice(argv.indexOf('exec') + 1, 0, '-t');
+  const [cmd, ...args] = argv;
+  const r = await execa(cmd as string, args, { stdio: 'inherit', reject: false });
+  if (r.exitCode === undefined) return r.signal ? 128 + 15 : 1;
+  return r.exitCode;
+}
