@@ -1,9 +1,25 @@
 // `keel prune` and `keel check`: garbage collection and verification of the store.
+// Prune keeps every layer a container's deployment slot still uses and drops
+// shared rootfs trees no slot points at; it runs under the store's exclusive
+// lock, so no pull, unpack or render sees a half-pruned store.
 
+import { pruneUnusedRootfs } from '../bundle/index.ts';
 import type { Store, StoreProblem } from '../store/index.ts';
+import { layersInUse } from './render.ts';
 
-export async function pruneStore(store: Store): Promise<{ blobs: number; layers: number; bytes: number }> {
-  return store.prune();
+export interface PruneResult {
+  readonly blobs: number;
+  readonly layers: number;
+  readonly rootfs: number;
+  readonly bytes: number;
+}
+
+export async function pruneStore(store: Store): Promise<PruneResult> {
+  return store.withExclusiveLock(async () => {
+    const trees = await pruneUnusedRootfs(store.root);
+    const result = await store.prune({ keepLayers: await layersInUse(store) });
+    return { ...result, rootfs: trees.length };
+  });
 }
 
 export async function checkStore(store: Store): Promise<StoreProblem[]> {

@@ -18,7 +18,7 @@ name reaches, and leftovers of interrupted runs. Waits for running pulls to fini
   async run({ global }) {
     const store = await openStore(global);
     const result = await pruneStore(store);
-    process.stdout.write(`removed ${result.blobs} blobs and ${result.layers} layers, ${formatBytes(result.bytes)} freed\n`);
+    process.stdout.write(`removed ${result.blobs} blobs, ${result.layers} layers and ${result.rootfs} unused rootfs trees, ${formatBytes(result.bytes)} freed\n`);
     return 0;
   },
 };

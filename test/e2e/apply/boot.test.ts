@@ -63,9 +63,7 @@ resources: { nofile: 16384 }
 notify: true
 `;
   await ok(g.exec(['sh', '-c', `cat > ${MANIFESTS}/kv.yaml`], { input: manifest }), 'write manifest');
-  await ok(g.exec([KEEL, '--root', ROOT, 'apply']), 'keel apply (default dir)').catch(async (err: unknown) => {
-    throw err;
-  });
+  await ok(g.exec([KEEL, '--root', ROOT, 'apply']), 'keel apply (the default manifest dir)');
   await ok(g.exec(['etcdctl', `--endpoints=http://127.0.0.1:${PORT}`, 'put', 'boot', 'kept']), 'put');
 
   await g.shutdown();
@@ -81,5 +79,4 @@ notify: true
   assert.equal(got.trim(), 'kept');
   const journal = (await h.exec(['journalctl', '--no-pager', '-b', '-u', 'keel.service'])).stdout;
   assert.doesNotMatch(journal, /pulling/, 'keel boot went to the network for a cached image');
-  assert.match((await h.exec(['systemctl', 'show', '-p', 'After', 'kv.service'])).stdout, /After=/);
 });

@@ -100,7 +100,7 @@ describe('pull and unpack equal umoci unpack', () => {
     assert.equal(rmi.code, 0, rmi.stderr);
     const pruned = await runKeel(['--root', store, 'prune']);
     assert.equal(pruned.code, 0, pruned.stderr);
-    assert.match(pruned.stdout, /removed [1-9][0-9]* blobs and 1 layers/);
+    assert.match(pruned.stdout, /removed [1-9][0-9]* blobs, 1 layers/);
     const checked = await runKeel(['--root', store, 'check']);
     assert.equal(checked.code, 0, checked.stdout);
     const again = await runKeel(['--root', store, 'unpack', `${registry.host}/${FIXTURE_REPO}:big`, path.join(work.path, 'gone')]);
