@@ -3,7 +3,7 @@
 import { loadConfig, type KeelConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
 import type { SourceOptions } from '../transport/index.ts';
-import { VERSION } from './version.ts';
+import { VERSION } from '../version.ts';
 
 export interface GlobalOptions {
   readonly root: string;

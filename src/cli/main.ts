@@ -19,7 +19,7 @@ import { status } from './commands/status.ts';
 import { validate } from './commands/validate.ts';
 import { GLOBAL_DEFAULTS, type GlobalOptions } from './context.ts';
 import { asKeelError, exitStatusFor, formatError } from './exit.ts';
-import { VERSION } from './version.ts';
+import { VERSION } from '../version.ts';
 
 export const COMMANDS: readonly Command[] = [pull, images, rmi, prune, check, unpack, validate, apply, status, logs, exec, remove, boot];
 
