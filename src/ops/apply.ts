@@ -211,7 +211,6 @@ async function applyOne(
   if (action !== 'keep') await writeAppliedRecord({ ...next, pending: false }, options.recordDir);
   await ensureKeepAlive(client, spec.unit);
   const after = await client.getUnitState(spec.unit);
-  log(`${spec.unit}: ${{ create: 'created', recreate: 're-created', restart: 'restarted', start: 'started', keep: 'unchanged', check: 'checked' }[action]} (${after.activeState}, slot ${rendered.slot}${pulled ? ', image pulled' : ''})`);
   return {
     name: spec.name, unit: spec.unit, action, pulled, slot: rendered.slot, inputsDigest: rendered.inputsDigest,
     mainPid: after.mainPid, activeState: after.activeState,

@@ -4,9 +4,12 @@
 
 import { execa } from 'execa';
 import { journalArgv } from '../runtime/index.ts';
+import { parseUnitName } from '../systemd/index.ts';
 
 export async function showLogs(name: string, options: { follow?: boolean | undefined; lines?: number | undefined } = {}): Promise<number> {
-  const [cmd, ...args] = journalArgv(`${name}.service`, options);
+  const unit = `${name}.service`;
+  parseUnitName(unit, { types: ['service'] }, 'container name');
+  const [cmd, ...args] = journalArgv(unit, options);
   const r = await execa(cmd as string, args, { stdio: 'inherit', reject: false });
   return r.exitCode ?? 1;
 }

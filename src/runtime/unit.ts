@@ -39,9 +39,9 @@ export function containerServiceSettings(spec: ContainerSpec, o: ContainerUnitOp
     description: spec.description,
     execStart: runArgv(o, spec.name, o.bundleDir),
     type: spec.notify ? 'notify' : 'simple',
-    // runc forwards READY=1 from its own process, then announces the container's
-    // init as MAINPID: both must be accepted.
-    ...(spec.notify ? { notifyAccess: 'all' as const } : {}),
+    // runc (the main process) relays the payload's READY=1 from its own pid
+    // (verified with runc 1.1.5: MainPID stays runc), so "main" is enough.
+    ...(spec.notify ? { notifyAccess: 'main' as const } : {}),
     syslogIdentifier: spec.name,
     restart: spec.restart.policy,
     restartDelayMs: Math.round(spec.restart.delaySec * 1000),

@@ -46,7 +46,7 @@ Examples:
     }
     for (const a of result.applied) {
       const verb = { create: 'created', recreate: 're-created', restart: 'restarted', start: 'started', keep: 'unchanged', check: 'checked' }[a.action];
-      process.stdout.write(`${a.unit} ${verb} (${a.activeState}${a.mainPid > 0 ? `, pid ${a.mainPid}` : ''})\n`);
+      process.stdout.write(`${a.unit} ${verb} (${a.activeState}${a.mainPid > 0 ? `, pid ${a.mainPid}` : ''}, slot ${a.slot}${a.pulled ? ', image pulled' : ''})\n`);
     }
     return 0;
   },

@@ -70,10 +70,10 @@ wants: [network-online.target]
     assert.deepEqual(p.get('Wants')?.value, ['network-online.target']);
   });
 
-  it('Type=notify with NotifyAccess=all only when the manifest says notify', () => {
+  it('Type=notify with NotifyAccess=main only when the manifest says notify', () => {
     const p = byName(renderContainerUnit(spec(`${BASE}notify: true\n`), OPTS));
     assert.equal(p.get('Type')?.value, 'notify');
-    assert.equal(p.get('NotifyAccess')?.value, 'all');
+    assert.equal(p.get('NotifyAccess')?.value, 'main');
   });
 
   it('leaves limits out when the manifest has none, and renders the same bytes twice', () => {
