@@ -17,9 +17,16 @@ export interface Invocation {
   readonly signal: AbortSignal;
 }
 
+/** A command as the dispatcher knows it before loading it: loading pulls in its dependencies. */
+export interface CommandEntry {
+  readonly name: string;
+  /** One line for `keel --help`. */
+  readonly summary: string;
+  load(): Promise<Command>;
+}
+
 export interface Command {
   readonly name: string;
-  readonly summary: string;
   readonly usage: string;
   /** Longer help: what it does, what it prints, examples. */
   readonly description: string;

@@ -1,7 +1,8 @@
-// Global options and the objects a command needs, built lazily from them.
+// Global options and the objects a command needs, built lazily from them
+// (and imported lazily: a command loads only the modules it uses).
 
-import { loadConfig, type KeelConfig } from '../config/index.ts';
-import { Store } from '../store/index.ts';
+import type { KeelConfig } from '../config/index.ts';
+import type { Store } from '../store/index.ts';
 import type { SourceOptions } from '../transport/index.ts';
 import { VERSION } from '../version.ts';
 
@@ -20,15 +21,18 @@ export const GLOBAL_DEFAULTS: GlobalOptions = {
 };
 
 export async function openStore(global: GlobalOptions): Promise<Store> {
+  const { Store } = await import('../store/index.ts');
   return Store.open(global.root, { create: true });
 }
 
 /** Opens the store only if it exists (read-only commands must not create one). */
 export async function openExistingStore(global: GlobalOptions): Promise<Store> {
+  const { Store } = await import('../store/index.ts');
   return Store.open(global.root, { create: false });
 }
 
 export async function sourceOptions(global: GlobalOptions, authFile: string | undefined): Promise<SourceOptions> {
+  const { loadConfig } = await import('../config/index.ts');
   const config: KeelConfig = await loadConfig(global.config);
   return { registry: { config, authFile, userAgent: `keel/${VERSION}` } };
 }

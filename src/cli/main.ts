@@ -1,27 +1,35 @@
 // keel's command line: global options, command dispatch, help, and the single
 // place where a thrown KeelError becomes a message and an exit status.
 
+import module from 'node:module';
 import { parseArgs } from 'node:util';
 import { KeelError } from '../errors.ts';
-import type { Command, OptionSpec } from './command.ts';
-import { check } from './commands/check.ts';
-import { images } from './commands/images.ts';
-import { prune } from './commands/prune.ts';
-import { pull } from './commands/pull.ts';
-import { rmi } from './commands/rmi.ts';
-import { unpack } from './commands/unpack.ts';
-import { apply } from './commands/apply.ts';
-import { boot } from './commands/boot.ts';
-import { exec } from './commands/exec.ts';
-import { logs } from './commands/logs.ts';
-import { remove } from './commands/remove.ts';
-import { status } from './commands/status.ts';
-import { validate } from './commands/validate.ts';
+import type { Command, CommandEntry, OptionSpec } from './command.ts';
 import { GLOBAL_DEFAULTS, type GlobalOptions } from './context.ts';
 import { asKeelError, exitStatusFor, formatError } from './exit.ts';
 import { VERSION } from '../version.ts';
 
-export const COMMANDS: readonly Command[] = [pull, images, rmi, prune, check, unpack, validate, apply, status, logs, exec, remove, boot];
+/**
+ * Every command, loaded only when it runs: `keel status` need not load the
+ * registry client, nor `keel pull` the D-Bus library (start-up time matters at boot).
+ */
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'pull', summary: 'pull images into the store', load: async () => (await import('./commands/pull.ts')).pull },
+  { name: 'images', summary: 'list the images in the store', load: async () => (await import('./commands/images.ts')).images },
+  { name: 'rmi', summary: 'remove image names from the store', load: async () => (await import('./commands/rmi.ts')).rmi },
+  { name: 'prune', summary: 'delete blobs and extracted layers no image uses', load: async () => (await import('./commands/prune.ts')).prune },
+  { name: 'check', summary: 'verify every blob and extracted layer in the store', load: async () => (await import('./commands/check.ts')).check },
+  { name: 'unpack', summary: 'write an OCI runtime bundle (rootfs + config.json) for a stored image', load: async () => (await import('./commands/unpack.ts')).unpack },
+  { name: 'validate', summary: 'check system-container manifests', load: async () => (await import('./commands/validate.ts')).validate },
+  { name: 'apply', summary: 'run the system containers of manifests as systemd units', load: async () => (await import('./commands/apply.ts')).apply },
+  { name: 'status', summary: 'show the system containers and their units', load: async () => (await import('./commands/status.ts')).status },
+  { name: 'logs', summary: "show a system container's journal", load: async () => (await import('./commands/logs.ts')).logs },
+  { name: 'exec', summary: 'run a command in a running system container', load: async () => (await import('./commands/exec.ts')).exec },
+  { name: 'remove', summary: 'stop and unregister system containers, delete their bundles', load: async () => (await import('./commands/remove.ts')).remove },
+  { name: 'boot', summary: 'bring the system containers back at boot (run by keel.service)', load: async () => (await import('./commands/boot.ts')).boot },
+];
+
+const COMPILE_CACHE = '/var/cache/keel/node-compile-cache';
 
 const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   root: { type: 'string', value: 'DIR', help: `the store (default ${GLOBAL_DEFAULTS.root})` },
@@ -68,7 +76,7 @@ export function commandHelp(command: Command): string {
 }
 
 /** Finds the command word: the first argument that is not a global option or its value. */
-function findCommand(argv: readonly string[]): { index: number; command: Command | undefined; word: string | undefined } {
+function findCommand(argv: readonly string[]): { index: number; entry: CommandEntry | undefined; word: string | undefined } {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--') break;
@@ -78,14 +86,15 @@ function findCommand(argv: readonly string[]): { index: number; command: Command
       if (spec?.type === 'string' && !arg.includes('=')) i++;
       continue;
     }
-    return { index: i, command: COMMANDS.find((c) => c.name === arg), word: arg };
+    return { index: i, entry: COMMANDS.find((c) => c.name === arg), word: arg };
   }
-  return { index: -1, command: undefined, word: undefined };
+  return { index: -1, entry: undefined, word: undefined };
 }
 
 export async function main(argv: readonly string[], signal: AbortSignal): Promise<number> {
-  const { index, command, word } = findCommand(argv);
-  if (word !== undefined && command === undefined) throw usageError(`unknown command ${JSON.stringify(word)}`);
+  const { index, entry, word } = findCommand(argv);
+  if (word !== undefined && entry === undefined) throw usageError(`unknown command ${JSON.stringify(word)}`);
+  const command = await entry?.load();
 
   const specs = { ...GLOBAL_OPTIONS, ...(command?.options ?? {}) };
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
@@ -129,6 +138,8 @@ export async function main(argv: readonly string[], signal: AbortSignal): Promis
 
 /** The process entry: signals, errors, exit status. */
 export async function run(): Promise<void> {
+  // Compiled code is cached between runs (root only; a failure just means no cache).
+  if (process.getuid?.() === 0 && !process.env.NODE_COMPILE_CACHE) module.enableCompileCache?.(COMPILE_CACHE);
   const [major] = process.versions.node.split('.').map(Number);
   if ((major ?? 0) < 24) {
     process.stderr.write(`keel: error: Node.js ${process.versions.node} is too old; keel needs Node.js 24 or newer [E_USAGE]\n`);

@@ -20,7 +20,7 @@ import type { Compression } from '../oci/media-types.ts';
 import { VerifyStream } from '../oci/verify.ts';
 import { RatioMeter, createDecompressor } from './decompress.ts';
 import { classifyWhiteout, normaliseEntryPath } from './entry-path.ts';
-import { applyDirTimes, clearFinal, createFile, createMarker, makeDirectory, makeFifo, makeHardlink, makeSymlink, syncFilesystem, type NodeMeta } from './fs-ops.ts';
+import { applyDirTimes, clearFinal, createFile, createMarker, makeDirectory, makeFifo, makeHardlink, makeSymlink, type NodeMeta } from './fs-ops.ts';
 import { resolveLimits, type LayerLimits } from './limits.ts';
 import { DirResolver, lstatOrNull } from './resolve.ts';
 import { TarGuard, type GuardedEntry } from './tar-guard.ts';
@@ -243,8 +243,9 @@ function sameEntry(header: TarHeader, entry: GuardedEntry): boolean {
  * empty staging directory the caller owns — as the layer's own tree: whiteout
  * markers (`.wh.NAME`, `.wh..wh..opq`) are validated and kept as empty regular
  * files (mode 0), not applied (stackLayers applies them). Resolves only after
- * the tar end was reached, the input ended, the diff_id matched and the data
- * was synced (one `sync -f DIR`). Rejects with a KeelError otherwise
+ * the tar end was reached, the input ended and the diff_id matched. Making the
+ * tree durable is the store's job when it commits the layer (one syncfs for
+ * the whole tree, not an fsync per file). Rejects with a KeelError otherwise
  * (E_LAYER_*, E_DIGEST_MISMATCH, E_INTERRUPTED, E_STORE_IO, E_PERMISSION); the
  * caller then deletes `dir`. docs/layers.md has the policy.
  */
@@ -344,7 +345,6 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
     if (failure !== null) throw failure;
     if (guard.entries.length > 0) throw malformed('tar-stream skipped entries keel parsed');
     await applyDirTimes(root, writer.dirTimes);
-    await syncFilesystem(root);
   } catch (err) {
     const e = fail(err);
     source.destroy(e);

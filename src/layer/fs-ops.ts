@@ -203,7 +203,3 @@ export async function applyDirTimes(root: string, times: ReadonlyMap<string, { m
   }
 }
 
-/** One syncfs(2) for the filesystem holding `dir` (coreutils `sync -f`). */
-export async function syncFilesystem(dir: string): Promise<void> {
-  await guarded(`syncing the filesystem of ${dir}`, () => run('sync', ['-f', dir]));
-}

@@ -41,7 +41,7 @@ export interface PullOptions {
   readonly platform?: Platform | undefined;
   readonly observer?: PullObserver | undefined;
   readonly signal?: AbortSignal | undefined;
-  /** Layers fetched and extracted at once; default: one per core, at least 2. */
+  /** Layers fetched and extracted at once; default: one more than the cores (at least 3). */
   readonly concurrency?: number | undefined;
 }
 
@@ -120,7 +120,9 @@ async function pullFrom(store: Store, source: ImageSource, name: string, options
   );
   options.observer?.resolved?.({ name, digest: manifestDigest, layers: plans });
 
-  const concurrency = options.concurrency ?? Math.max(2, availableParallelism());
+  // One more layer in flight than there are cores: while a layer waits for its
+  // data to reach the disk (syncfs at commit), another keeps the CPU busy.
+  const concurrency = options.concurrency ?? Math.max(2, availableParallelism()) + 1;
   await mapLimit(
     manifest.layers,
     concurrency,

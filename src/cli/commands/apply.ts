@@ -7,7 +7,6 @@ import { parseSetOptions } from './set-option.ts';
 
 export const apply: Command = {
   name: 'apply',
-  summary: 'run the system containers of manifests as systemd units',
   usage: 'keel apply [--set VAR=VALUE]... [--dry-run] [PATH...]',
   description: `Validates the manifests (default: the --manifests directory), pulls the images that
 are missing (per each manifest's pull policy), renders each container's bundle, and

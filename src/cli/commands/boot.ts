@@ -7,7 +7,6 @@ import { openStore, sourceOptions } from '../context.ts';
 
 export const boot: Command = {
   name: 'boot',
-  summary: 'bring the system containers back at boot (run by keel.service)',
   usage: 'keel boot',
   description: `Applies the --manifests directory (default /etc/keel/manifests.d) the way keel.service
 does at boot, before the orchestrator starts: cached images are used as they are (pull

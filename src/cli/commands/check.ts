@@ -7,7 +7,6 @@ import { openStore } from '../context.ts';
 
 export const check: Command = {
   name: 'check',
-  summary: 'verify every blob and extracted layer in the store',
   usage: 'keel check [--json]',
   description: `Re-hashes every blob against its digest and every extracted layer against the
 fingerprint recorded when it was extracted, and checks that every image name reaches

@@ -5,7 +5,6 @@ import type { Command } from '../command.ts';
 
 export const exec: Command = {
   name: 'exec',
-  summary: 'run a command in a running system container',
   usage: 'keel exec [--env VAR=VALUE]... [--tty] NAME -- CMD [ARG...]',
   description: `Runs CMD inside the running container NAME (runc exec, with the container's user,
 environment, capabilities and working directory) and exits with CMD's exit status.

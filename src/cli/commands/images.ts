@@ -7,7 +7,6 @@ import { formatBytes, shortDigest, table } from '../format.ts';
 
 export const images: Command = {
   name: 'images',
-  summary: 'list the images in the store',
   usage: 'keel images [--json]',
   description: `Lists every image name in the store with its manifest digest, platform, layer
 count and compressed size. --json prints an array of objects with the full digests.`,

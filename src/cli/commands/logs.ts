@@ -6,7 +6,6 @@ import type { Command } from '../command.ts';
 
 export const logs: Command = {
   name: 'logs',
-  summary: "show a system container's journal",
   usage: 'keel logs [-f] [-n N] NAME',
   description: `Shows the journal of NAME.service (the container's stdout and stderr, and systemd's
 messages about the unit): journalctl -u NAME.service.`,

@@ -7,7 +7,6 @@ import { formatBytes } from '../format.ts';
 
 export const prune: Command = {
   name: 'prune',
-  summary: 'delete blobs and extracted layers no image uses',
   usage: 'keel prune',
   description: `Garbage-collects the store: removes every blob and extracted layer that no image
 name reaches, and leftovers of interrupted runs. Waits for running pulls to finish

@@ -8,7 +8,6 @@ import { PullProgress } from '../progress.ts';
 
 export const pull: Command = {
   name: 'pull',
-  summary: 'pull images into the store',
   usage: 'keel pull [--platform OS/ARCH[/VARIANT]] [--authfile FILE] [--quiet] IMAGE...',
   description: `Fetches each IMAGE (a registry reference, oci:DIR[:tag], oci-archive:FILE[:tag] or
 docker-archive:FILE) into the store: manifest, config, every layer blob, and every

@@ -5,7 +5,6 @@ import type { Command } from '../command.ts';
 
 export const remove: Command = {
   name: 'remove',
-  summary: 'stop and unregister system containers, delete their bundles',
   usage: 'keel remove NAME...',
   description: `Stops NAME.service, unregisters it and its keep-alive slice, deletes a stale runc
 state of the same id, and deletes the container's bundles. Host state directories

@@ -6,7 +6,6 @@ import { openStore } from '../context.ts';
 
 export const rmi: Command = {
   name: 'rmi',
-  summary: 'remove image names from the store',
   usage: 'keel rmi IMAGE...',
   description: `Removes each IMAGE's name from the store. Its blobs and extracted layers stay until
 'keel prune' finds nothing else uses them. IMAGE is a name as pulled ('etcd' means

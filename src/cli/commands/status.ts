@@ -6,7 +6,6 @@ import { shortDigest, table } from '../format.ts';
 
 export const status: Command = {
   name: 'status',
-  summary: 'show the system containers and their units',
   usage: 'keel status [--json] [NAME]',
   description: `Shows each system container keel knows (or NAME): its image and digest, the unit's
 state (active/running, failed/…; NOT-KEEL when a unit of that name was not created by

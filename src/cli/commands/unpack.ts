@@ -7,7 +7,6 @@ import { formatBytes } from '../format.ts';
 
 export const unpack: Command = {
   name: 'unpack',
-  summary: 'write an OCI runtime bundle (rootfs + config.json) for a stored image',
   usage: 'keel unpack IMAGE DIR',
   description: `Creates DIR (or uses it if empty) as an OCI runtime bundle: DIR/rootfs with every layer
 of IMAGE applied, and DIR/config.json derived from the image config (entrypoint, cmd,

@@ -7,7 +7,6 @@ import { parseSetOptions } from './set-option.ts';
 
 export const validate: Command = {
   name: 'validate',
-  summary: 'check system-container manifests',
   usage: 'keel validate [--set VAR=VALUE]... FILE|DIR...',
   description: `Checks every document of every FILE (a directory means its *.yaml and *.yml files)
 and prints every problem at once, one per line, as FILE:LINE:COLUMN: KEY: what is wrong
