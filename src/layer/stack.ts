@@ -5,7 +5,9 @@
 // are resolved as in extraction (as if the rootfs were `/`, symlinks re-resolved
 // inside it), nothing is removed, created or changed through a symlink (a
 // whited-out symlink is unlinked, not followed), markers never reach the rootfs,
-// and directory times are set last, deepest first.
+// directory times are set last, deepest first, and in 'hardlink' mode only
+// regular files and symlinks share the layer's inodes (never FIFOs or
+// directories), and nothing is ever written, chmod-ed or chown-ed through them.
 
 import { constants } from 'node:fs';
 import { copyFile, lstat, mkdir, open, opendir, readdir, readlink, rm } from 'node:fs/promises';
@@ -13,10 +15,10 @@ import path from 'node:path';
 import { KeelError, fsError } from '../errors.ts';
 import { classifyWhiteout } from './entry-path.ts';
 import { applyDirTimes, createOrReplace, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
-import { DirResolver, lstatOrNull, noteRemoval, resolveDirInRoot } from './resolve.ts';
+import { DirResolver, lstatOrNull, noteRemoval } from './resolve.ts';
 
 export interface StackOptions {
-  /** 'copy': copy file data (copy_file_range); 'hardlink': share files with the layer dirs (OSTree-style). */
+  /** 'copy': copy file data (copy_file_range); 'hardlink': share files and symlinks with the layer dirs (OSTree-style; FIFOs are made anew). */
   mode: 'copy' | 'hardlink';
   signal?: AbortSignal | undefined;
 }
@@ -91,10 +93,10 @@ async function prepareRootfs(root: string): Promise<void> {
   }
 }
 
-async function applyWhiteout(root: string, comps: readonly string[]): Promise<void> {
+async function applyWhiteout(dirs: DirResolver, comps: readonly string[]): Promise<void> {
   const base = comps[comps.length - 1] as string;
   const kind = classifyWhiteout(base);
-  const parent = await resolveDirInRoot(root, comps.slice(0, -1), { create: false, entry: comps.join('/') });
+  const parent = await dirs.resolve(comps.slice(0, -1), { create: false, entry: comps.join('/') });
   if (parent === null || kind.kind === 'none') return;
   noteRemoval();
   try {
@@ -114,10 +116,10 @@ async function applyWhiteout(root: string, comps: readonly string[]): Promise<vo
  * an empty directory; made 0755 root:root). For each layer its whiteouts are
  * applied first, then its entries; markers never appear in the result.
  * 'copy' copies file data (copy_file_range) and keeps owner, all 12 mode bits,
- * mtimes and hardlink groups within a layer; 'hardlink' links regular files,
- * symlinks and FIFOs from the layer dirs (directories are always created
- * fresh). Paths resolve inside `rootfs` as if it were `/`. Rejects with a
- * KeelError (E_BUNDLE_EXISTS, E_LAYER_PATH, E_LAYER_WHITEOUT,
+ * mtimes and hardlink groups within a layer; 'hardlink' links regular files
+ * and symlinks from the layer dirs (directories are always created fresh, and
+ * FIFOs made anew: a shared FIFO would connect containers). Paths resolve
+ * inside `rootfs` as if it were `/`. Rejects with a KeelError (E_BUNDLE_EXISTS, E_LAYER_PATH, E_LAYER_WHITEOUT,
  * E_LAYER_UNSUPPORTED, E_INTERRUPTED, E_STORE_IO, E_PERMISSION).
  */
 export async function stackLayers(layers: readonly (string | StackLayer)[], rootfs: string, options: StackOptions): Promise<StackStats> {
@@ -145,7 +147,7 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
       const base = item.comps[item.comps.length - 1] as string;
       if (classifyWhiteout(base).kind === 'none') continue;
       if (item.isDir) throw new KeelError('E_LAYER_WHITEOUT', `layer ${layerRoot} has a directory named like a whiteout: ${item.comps.join('/')}`);
-      await applyWhiteout(root, item.comps);
+      await applyWhiteout(dirs, item.comps);
     }
     // 2. then its entries, parents first; a hardlink group in this layer stays one group
     const groups = new Map<string, { hostPath: string; ino: number }>();
@@ -172,8 +174,11 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
         dirTimes.set(path.relative(root, hostPath), { mtime: meta.mtime, atime: meta.atime ?? meta.mtime });
         continue;
       }
-      if (options.mode === 'hardlink') {
-        if (!st.isFile() && !st.isSymbolicLink() && !st.isFIFO()) throw unsupported(src);
+      if (options.mode === 'hardlink' && !st.isFIFO()) {
+        // A FIFO is never shared: its pipe lives with the inode, and a FIFO stays writable on a
+        // read-only mount, so one stored FIFO linked into many trees would be a channel between
+        // containers (of any images sharing the layer). Each tree gets its own (below).
+        if (!st.isFile() && !st.isSymbolicLink()) throw unsupported(src);
         await makeHardlink(src, hostPath);
         if (st.isFile()) stats.bytes += st.size;
         continue;

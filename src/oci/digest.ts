@@ -65,6 +65,11 @@ export class Digester {
     this.#bytes += chunk.byteLength;
   }
 
+  /** Counts bytes without hashing them (for a stream verified elsewhere). */
+  count(chunk: Uint8Array): void {
+    this.#bytes += chunk.byteLength;
+  }
+
   get bytes(): number {
     return this.#bytes;
   }

@@ -15,11 +15,11 @@ import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.t
 import { parseReference, storeName } from '../oci/reference.ts';
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../oci/types.ts';
 import { VerifyStream } from '../oci/verify.ts';
-import { extractLayer, type LayerStats } from '../layer/index.ts';
 import type { Store } from '../store/index.ts';
 import { openSource, type ImageSource, type SourceOptions } from '../transport/index.ts';
 import { mapLimit } from '../util/pool.ts';
 import { tee } from '../util/tee.ts';
+import { extractInWorker, type WorkerLayerStats } from './extract-in-worker.ts';
 import { MAX_MANIFEST_BYTES } from './stored-image.ts';
 
 export interface LayerPlan {
@@ -190,30 +190,33 @@ async function ensureLayer(
     const onProgress = (bytes: number): void => observer?.layerProgress?.(layer.digest, bytes);
 
     if (haveLayer) {
-      await store.writeBlob(layer, await source.openBlob(layer, { signal, onProgress }));
+      await store.writeBlob(layer, await source.openBlob(layer, { signal, onProgress }), { sourceVerifies: true });
       return;
     }
     const compression = layerCompression(layer.mediaType) ?? 'none';
     const staging = await store.stageLayer();
     try {
-      let stats;
+      let stats: WorkerLayerStats;
       if (haveBlob) {
         // Re-extract from the stored blob, verifying it again on the way.
         const verified = store.openBlob(layer.digest).pipe(new VerifyStream({ digest: layer.digest, size: layer.size, what: `stored layer ${layer.digest}` }));
-        stats = await extractLayer(verified, staging.dir, { compression, diffId, signal });
+        stats = await extractInWorker(verified, staging.dir, { compression, diffId, signal });
       } else {
+        // One download feeds both the blob store and the extractor; the first
+        // failure on either side stops the download, so neither keeps going.
         const stream = await source.openBlob(layer, { signal, onProgress });
         const [toStore, toExtract] = tee(stream);
-        const results = await Promise.allSettled([
-          store.writeBlob(layer, toStore),
-          extractLayer(toExtract, staging.dir, { compression, diffId, signal }),
-        ]);
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) {
-          stream.destroy();
-          throw failed.reason;
-        }
-        stats = (results[1] as PromiseFulfilledResult<LayerStats>).value;
+        const writing = store.writeBlob(layer, toStore, { sourceVerifies: true });
+        const extracting = extractInWorker(toExtract, staging.dir, { compression, diffId, signal });
+        const stop = (err: unknown): void => {
+          if (!stream.destroyed) stream.destroy(err instanceof Error ? err : new Error(String(err)));
+        };
+        writing.catch(stop);
+        extracting.catch(stop);
+        const [written, extracted] = await Promise.allSettled([writing, extracting]);
+        if (extracted.status === 'rejected') throw extracted.reason;
+        if (written.status === 'rejected') throw written.reason;
+        stats = extracted.value;
       }
       await staging.commit(diffId, {
         digest: layer.digest,
@@ -221,6 +224,7 @@ async function ensureLayer(
         entries: stats.entries,
         size: stats.uncompressedBytes,
         implicitDirs: stats.implicitDirs,
+        treeDigest: stats.treeDigest,
       });
     } catch (err) {
       await staging.abort();

@@ -1,6 +1,8 @@
 // Streams a blob into the store: into a temp file under tmp/, hashing while
 // writing, failing the moment the stream runs past the expected size; then
-// fsync, verify, rename into blobs/<alg>/<hex>, fsync the directory. On any
+// fsync, verify, rename into blobs/<alg>/<hex>, fsync the directory. A source
+// that verifies itself (an ImageSource stream) is not hashed twice: it errors
+// instead of ending on a mismatch, and only a clean end is committed. On any
 // failure the temp file is removed and the source destroyed, so the store
 // never holds a blob whose bytes do not match its name.
 
@@ -18,7 +20,7 @@ export interface ExpectedBlob {
   readonly size?: number | undefined;
 }
 
-export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob, source: Readable): Promise<void> {
+export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob, source: Readable, sourceVerifies = false): Promise<void> {
   const target = layout.blob(expected.digest);
   const tmp = layout.tmpPath('blob');
   const digester = new Digester(digestAlgorithm(expected.digest));
@@ -41,7 +43,8 @@ export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob
           detail: { expected: expected.size, digest: expected.digest },
         });
       }
-      digester.update(buf);
+      if (sourceVerifies) digester.count(buf);
+      else digester.update(buf);
       try {
         let off = 0;
         while (off < buf.byteLength) {
@@ -52,7 +55,7 @@ export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob
         throw fsError(`writing ${what}`, err);
       }
     }
-    const mismatch = checkDigester(digester, { ...expected, what });
+    const mismatch = sourceVerifies ? sizeCheck(digester.bytes, expected, what) : checkDigester(digester, { ...expected, what });
     if (mismatch) throw mismatch;
     try {
       await fh.sync();
@@ -71,4 +74,11 @@ export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob
     }
   }
   await fsyncDir(dirname(target));
+}
+
+function sizeCheck(bytes: number, expected: ExpectedBlob, what: string): KeelError | null {
+  if (expected.size === undefined || bytes === expected.size) return null;
+  return new KeelError('E_SIZE_MISMATCH', `${what} is ${bytes} bytes, expected ${expected.size}`, {
+    detail: { expected: expected.size, found: bytes, digest: expected.digest },
+  });
 }

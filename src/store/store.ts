@@ -37,6 +37,16 @@ export interface StoreOpenOptions {
   readonly lockTimeoutMs?: number | undefined;
 }
 
+export interface WriteBlobOptions {
+  /**
+   * The source itself verifies size and digest and errors instead of ending
+   * when they do not match (an ImageSource blob stream, or a branch of one):
+   * the store then does not hash the bytes a second time. Nothing is renamed
+   * into place unless the source ended cleanly either way.
+   */
+  readonly sourceVerifies?: boolean | undefined;
+}
+
 /** What the extraction reports when a staged layer is committed. */
 export interface LayerCommit {
   readonly digest: Digest;
@@ -44,6 +54,8 @@ export interface LayerCommit {
   readonly entries: number;
   readonly size: number;
   readonly implicitDirs?: readonly string[] | undefined;
+  /** fingerprintTree of the staged tree, when the caller already computed it (off the main thread). */
+  readonly treeDigest?: Digest | undefined;
 }
 
 export interface LayerStaging {
@@ -134,7 +146,7 @@ export class Store {
    * and destroy their source; if the first write fails they write from their
    * own source); across processes the per-blob lock serialises writers.
    */
-  async writeBlob(expected: ExpectedBlob, source: Readable): Promise<void> {
+  async writeBlob(expected: ExpectedBlob, source: Readable, options: WriteBlobOptions = {}): Promise<void> {
     const digest = parseDigest(expected.digest);
     const lockName = lockNameOf('blob', digest);
     if (!this.#locks.holds(lockName)) {
@@ -159,7 +171,7 @@ export class Store {
       await mkdir(dirname(this.blobPath(digest)), { recursive: true }).catch((err: unknown) => {
         throw fsError('creating the blob directory', err);
       });
-      await streamBlobIntoStore(this.#layout, { digest, size: expected.size }, source);
+      await streamBlobIntoStore(this.#layout, { digest, size: expected.size }, source, options.sourceVerifies === true);
     });
     if (this.#locks.holds(lockName)) return write;
     this.#inflight.set(digest, write);
@@ -277,7 +289,7 @@ export class Store {
       if (done) throw new KeelError('E_INTERNAL', `layer staging ${dir} was already committed or aborted`);
       const id = parseDigest(diffId);
       const digest = parseDigest(record.digest);
-      const treeDigest = await fingerprintTree(dir);
+      const treeDigest = record.treeDigest === undefined ? await fingerprintTree(dir) : parseDigest(record.treeDigest);
       await syncFilesystem(dir);
       await this.#locks.withLock(lockNameOf('layer', id), async () => {
         done = true;
