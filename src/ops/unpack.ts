@@ -63,5 +63,13 @@ async function prepareBundleDir(bundle: string): Promise<boolean> {
   if (!stat.isDirectory() || (await fs.readdir(bundle)).length > 0) {
     throw new KeelError('E_BUNDLE_EXISTS', `${bundle} exists and is not an empty directory`, { hint: 'choose a new directory, or remove the old bundle first' });
   }
+  // keel writes the rootfs as root: a directory another user owns or may write
+  // into could have rootfs/ swapped for a symlink while layers are stacked.
+  const euid = process.geteuid?.();
+  if ((euid !== undefined && stat.uid !== euid) || (stat.mode & 0o022) !== 0) {
+    throw new KeelError('E_PERMISSION', `${bundle} is owned by uid ${stat.uid} or writable by other users; keel will not write a rootfs there`, {
+      hint: 'let keel create the bundle directory (name one that does not exist yet)',
+    });
+  }
   return false;
 }

@@ -79,12 +79,43 @@ async function createIfAbsent(layout: Layout, path: string, data: string): Promi
   }
 }
 
+/**
+ * Creates the store's directories, and tightens any that exist with a wider
+ * mode to 0700: tmp/ holds half-extracted layers, and layers may carry
+ * setuid-root files that no other local user may reach.
+ */
 async function ensureDirs(layout: Layout): Promise<void> {
-  for (const dir of [layout.tmp, layout.locks, join(layout.locks, 'shared'), join(layout.blobsRoot, 'sha256'), join(layout.layersRoot, 'sha256')]) {
+  for (const dir of [layout.tmp, layout.locks, join(layout.locks, 'shared'), layout.blobsRoot, join(layout.blobsRoot, 'sha256'), layout.layersRoot, join(layout.layersRoot, 'sha256')]) {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
+      const st = await lstat(dir);
+      if (!st.isDirectory()) throw notStore(layout.root, `${dir} is not a directory`);
+      if ((st.mode & 0o7777) !== 0o700) await chmod(dir, 0o700);
     } catch (err) {
+      if (err instanceof KeelError) throw err;
       throw fsError(`creating store directory ${dir}`, err);
+    }
+  }
+}
+
+/**
+ * keel runs as root and writes inside the store: a root that another user owns
+ * (who could swap tmp/ for a symlink mid-extraction) is refused, and the root
+ * is always 0700.
+ */
+async function secureRoot(root: string, st: { uid: number; mode: number }): Promise<void> {
+  const euid = process.geteuid?.();
+  if (euid !== undefined && st.uid !== euid) {
+    throw new KeelError('E_PERMISSION', `the store ${root} is owned by uid ${st.uid}, not by keel's user (uid ${euid})`, {
+      detail: { root, owner: st.uid },
+      hint: `another user could tamper with the store while keel writes to it as root; use a --root that uid ${euid} owns`,
+    });
+  }
+  if ((st.mode & 0o7777) !== 0o700) {
+    try {
+      await chmod(root, 0o700);
+    } catch (err) {
+      throw fsError(`restricting the store ${root} to mode 0700`, err);
     }
   }
 }
@@ -110,6 +141,8 @@ export async function openLayout(root: string, create: boolean): Promise<Layout>
     }
   } else if (!st.isDirectory()) {
     throw notStore(root, 'it is not a directory');
+  } else {
+    await secureRoot(root, st);
   }
   let layoutText: string | undefined;
   try {

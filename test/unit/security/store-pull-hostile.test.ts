@@ -129,7 +129,7 @@ describe('the store root keeps extracted layers (setuid binaries) from local use
 
   test(
     'a pre-existing store root with mode 0755 is tightened to 0700 on open',
-    { todo: 'src/store/layout.ts chmods the root only when it creates or initialises it; an existing store keeps 0755, so setuid-root binaries in layers/ and rootfs/ are reachable by every local user' },
+    T,
     async () => {
       const { root } = await newStore();
       await chmod(root, 0o755);
@@ -140,7 +140,7 @@ describe('the store root keeps extracted layers (setuid binaries) from local use
 
   test(
     'a store root owned by another user is refused (it could swap tmp/ for a symlink while keel extracts as root)',
-    { todo: 'src/store/layout.ts does not check the owner of --root; refuse (E_PERMISSION) a root not owned by the euid' },
+    T,
     async () => {
       const root = path.join(await sb.newDir('foreign'), 'keel');
       await mkdir(root, { mode: 0o777 });
@@ -152,7 +152,7 @@ describe('the store root keeps extracted layers (setuid binaries) from local use
 
   test(
     'store subdirectories that pre-exist with wider modes are tightened (tmp/ holds half-extracted layers)',
-    { todo: 'src/store/layout.ts ensureDirs uses mkdir({recursive, mode: 0o700}), which leaves an existing tmp/ or layers/ as it is' },
+    T,
     async () => {
       const { root } = await newStore();
       await chmod(path.join(root, 'tmp'), 0o1777);
@@ -175,7 +175,7 @@ describe('keel unpack writes only where another user cannot race it', () => {
 
   test(
     'an existing empty bundle directory owned by another user is refused (they could swap rootfs/ for a symlink mid-stack)',
-    { todo: 'src/ops/unpack.ts prepareBundleDir accepts any empty directory; refuse (E_PERMISSION) one not owned by the euid or writable by group/other' },
+    T,
     async () => {
       const { store } = await newStore();
       await putTinyImage(store, 'docker.io/library/tiny:latest');
