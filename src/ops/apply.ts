@@ -20,6 +20,7 @@ import {
 } from '../runtime/index.ts';
 import { containerDir } from '../bundle/index.ts';
 import { pullImage } from './pull.ts';
+import { managerNofileHardLimit } from '../runtime/index.ts';
 import { prepareRootfs, renderContainer } from './render.ts';
 import { ensureKeepAlive, ownedUnit, propertiesDigest, settle, unregister, withJournal } from './container-units.ts';
 
@@ -105,7 +106,12 @@ export async function applyManifests(store: Store, options: ApplyOptions): Promi
   if (specs.length === 0) {
     throw new KeelError('E_SPEC_INVALID', `no system containers in ${options.files.join(', ')}`, { hint: 'give manifest files or a directory of *.yaml' });
   }
-  const ordered = startOrder(specs);
+  const hardNofile = await managerNofileHardLimit();
+  const ordered = startOrder(specs).map((spec) => {
+    if (hardNofile === undefined || spec.resources.nofile <= hardNofile) return spec;
+    log(`warning: ${spec.name}: resources.nofile ${spec.resources.nofile} is over the host's limit (${hardNofile}, PID 1's hard RLIMIT_NOFILE); using ${hardNofile}`);
+    return Object.freeze({ ...spec, resources: Object.freeze({ ...spec.resources, nofile: hardNofile }) });
+  });
   const runc = options.runc ?? runcPath();
 
   let client: SystemdClient | undefined;

@@ -8,3 +8,4 @@ export type { ContainerUnitOptions } from './unit.ts';
 export { RECORD_DIR, listAppliedRecords, readAppliedRecord, removeAppliedRecord, writeAppliedRecord } from './applied-record.ts';
 export type { AppliedRecord } from './applied-record.ts';
 export { journalArgv, journalTail } from './journal.ts';
+export { managerNofileHardLimit } from './host-limits.ts';
