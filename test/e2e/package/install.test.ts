@@ -1,6 +1,7 @@
 // The Debian package, end to end: packaging/build-deb builds keel_<version>_amd64.deb
-// (reused from /var/tmp/keel-deb when its inputs are unchanged: --cache), then INSIDE a
-// disposable systemd guest (scripts/testhost) it is installed with dpkg as a user would,
+// (reused from /var/tmp/keel-deb-test-<checkout hash> when its inputs are unchanged:
+// --cache), then INSIDE a disposable systemd guest (scripts/testhost) it is installed with
+// dpkg as a user would,
 // run on its bundled Node 24 with no node on PATH, keel.service started by systemd runs a
 // busybox container pulled from the loopback registry, and `dpkg -r` / `--purge` remove
 // keel but keep the store and the admin's manifests.
@@ -9,6 +10,7 @@
 
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -20,7 +22,8 @@ import { bootTestHost, type ExecResult, type TestHost } from '../../helpers/test
 const run = promisify(execFile);
 const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
 const BUILD_DEB = join(PROJECT, 'packaging/build-deb');
-const DEB_DIR = '/var/tmp/keel-deb';
+// One package cache per checkout (another checkout's build must not be installed here).
+const DEB_DIR = `/var/tmp/keel-deb-test-${createHash('sha256').update(PROJECT).digest('hex').slice(0, 12)}`;
 const MANIFESTS = '/etc/keel/manifests.d';
 
 let host: TestHost | undefined;
