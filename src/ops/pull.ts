@@ -164,10 +164,13 @@ async function fetchSmallBlob(store: Store, source: ImageSource, descriptor: Des
   if (descriptor.size > MAX_MANIFEST_BYTES) {
     throw new KeelError('E_BODY_TOO_LARGE', `blob ${descriptor.digest} is ${descriptor.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit for configs`);
   }
-  if (await store.hasBlob(descriptor.digest)) return store.readBlob(descriptor.digest, MAX_MANIFEST_BYTES);
-  const bytes = await buffer(await source.openBlob(descriptor));
-  await store.putBlob(bytes, { digest: descriptor.digest, size: descriptor.size });
-  return bytes;
+  // Under the blob's lock, so that concurrent pulls of one image fetch it once.
+  return store.withBlobLock(descriptor.digest, async () => {
+    if (await store.hasBlob(descriptor.digest)) return store.readBlob(descriptor.digest, MAX_MANIFEST_BYTES);
+    const bytes = await buffer(await source.openBlob(descriptor));
+    await store.putBlob(bytes, { digest: descriptor.digest, size: descriptor.size });
+    return bytes;
+  });
 }
 
 /**
