@@ -19,7 +19,6 @@ import {
   containerCgroupsPath, renderContainerUnit, runcPath, writeAppliedRecord, type AppliedRecord,
 } from '../runtime/index.ts';
 import { containerDir } from '../bundle/index.ts';
-import { pullImage } from './pull.ts';
 import { managerNofileHardLimit } from '../runtime/index.ts';
 import { prepareRootfs, renderContainer } from './render.ts';
 import { ensureKeepAlive, ownedUnit, propertiesDigest, settle, unregister, withJournal } from './container-units.ts';
@@ -151,6 +150,8 @@ export async function applyManifests(store: Store, options: ApplyOptions): Promi
       }
       try {
         log(`pulling ${spec.image} for ${spec.name}`);
+        // Loaded only when needed: a boot from the cache never loads the registry client.
+        const { pullImage } = await import('./pull.ts');
         await pullImage(store, spec.image, { source: options.source, signal: options.signal });
         pulled.add(spec.name);
         pulledImages.add(image);

@@ -3,7 +3,7 @@
 // extracted. Each layer is downloaded once and flows, in one pass, both into
 // the blob store and through the extractor; it counts as present only when the
 // stream ended, the blob's digest matched, and the extracted tree's diff_id
-// matched. Layers are fetched in parallel.
+// matched. Layers are fetched in parallel (inflating runs on libuv's pool).
 
 import { availableParallelism } from 'node:os';
 import { buffer } from 'node:stream/consumers';
@@ -19,7 +19,7 @@ import type { Store } from '../store/index.ts';
 import { openSource, type ImageSource, type SourceOptions } from '../transport/index.ts';
 import { mapLimit } from '../util/pool.ts';
 import { tee } from '../util/tee.ts';
-import { extractInWorker, type WorkerLayerStats } from './extract-in-worker.ts';
+import { extractLayer, type LayerStats } from '../layer/index.ts';
 import { MAX_MANIFEST_BYTES } from './stored-image.ts';
 
 export interface LayerPlan {
@@ -57,6 +57,7 @@ export interface PullResult {
 }
 
 const INDEX_DIGEST_ANNOTATION = 'io.keel.image.index.digest';
+
 
 export async function pullImage(store: Store, input: string, options: PullOptions): Promise<PullResult> {
   const ref = parseReference(input);
@@ -199,18 +200,18 @@ async function ensureLayer(
     const compression = layerCompression(layer.mediaType) ?? 'none';
     const staging = await store.stageLayer();
     try {
-      let stats: WorkerLayerStats;
+      let stats: LayerStats;
       if (haveBlob) {
         // Re-extract from the stored blob, verifying it again on the way.
         const verified = store.openBlob(layer.digest).pipe(new VerifyStream({ digest: layer.digest, size: layer.size, what: `stored layer ${layer.digest}` }));
-        stats = await extractInWorker(verified, staging.dir, { compression, diffId, signal });
+        stats = await extractLayer(verified, staging.dir, { compression, diffId, signal });
       } else {
         // One download feeds both the blob store and the extractor; the first
         // failure on either side stops the download, so neither keeps going.
         const stream = await source.openBlob(layer, { signal, onProgress });
         const [toStore, toExtract] = tee(stream);
         const writing = store.writeBlob(layer, toStore, { sourceVerifies: true });
-        const extracting = extractInWorker(toExtract, staging.dir, { compression, diffId, signal });
+        const extracting = extractLayer(toExtract, staging.dir, { compression, diffId, signal });
         const stop = (err: unknown): void => {
           if (!stream.destroyed) stream.destroy(err instanceof Error ? err : new Error(String(err)));
         };
@@ -227,7 +228,6 @@ async function ensureLayer(
         entries: stats.entries,
         size: stats.uncompressedBytes,
         implicitDirs: stats.implicitDirs,
-        treeDigest: stats.treeDigest,
       });
     } catch (err) {
       await staging.abort();

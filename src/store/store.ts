@@ -54,8 +54,6 @@ export interface LayerCommit {
   readonly entries: number;
   readonly size: number;
   readonly implicitDirs?: readonly string[] | undefined;
-  /** fingerprintTree of the staged tree, when the caller already computed it (off the main thread). */
-  readonly treeDigest?: Digest | undefined;
 }
 
 export interface LayerStaging {
@@ -289,7 +287,7 @@ export class Store {
       if (done) throw new KeelError('E_INTERNAL', `layer staging ${dir} was already committed or aborted`);
       const id = parseDigest(diffId);
       const digest = parseDigest(record.digest);
-      const treeDigest = record.treeDigest === undefined ? await fingerprintTree(dir) : parseDigest(record.treeDigest);
+      const treeDigest = await fingerprintTree(dir);
       await syncFilesystem(dir);
       await this.#locks.withLock(lockNameOf('layer', id), async () => {
         done = true;
