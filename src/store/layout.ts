@@ -155,7 +155,8 @@ export async function openLayout(root: string, create: boolean): Promise<Layout>
       throw fsError(`listing store ${root}`, err);
     });
     // An empty directory, or one a concurrent creator has just started on, may be initialised.
-    const ours = new Set(['tmp', 'locks', 'blobs', 'layers', 'index.json']);
+    // (oci-layout too: a concurrent creator may link it between our read and this listing.)
+    const ours = new Set(['tmp', 'locks', 'blobs', 'layers', 'index.json', 'oci-layout']);
     if (!create || entries.some((e) => !ours.has(e))) {
       throw notStore(root, create ? 'it is not empty and has no oci-layout file' : 'it has no oci-layout file');
     }

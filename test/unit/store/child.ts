@@ -2,6 +2,7 @@
 //   child.ts write ROOT DIGEST SIZE FILL   write a blob of SIZE bytes of FILL slowly; prints {"reads":N}
 //   child.ts exit-holding ROOT NAME        take blob lock NAME (a digest), then process.exit(0) inside it
 //   child.ts shared ROOT MS                hold the shared lock for MS milliseconds; prints "held" once held
+//   child.ts open ROOT                     open (create) the store and exit; prints "opened"
 
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +33,8 @@ if (mode === 'write') {
   await store.withBlobLock(a as Digest, async () => {
     process.exit(0);
   });
+} else if (mode === 'open') {
+  process.stdout.write('opened\n');
 } else if (mode === 'shared') {
   await store.withSharedLock(async () => {
     process.stdout.write('held\n');

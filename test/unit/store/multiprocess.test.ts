@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { digestOf } from '../../../src/oci/digest.ts';
 import { Store } from '../../../src/store/index.ts';
@@ -73,5 +73,16 @@ describe('store across processes', () => {
     assert.equal(r.code, 0, r.err);
     // the child held the shared lock for 700 ms from before it said "held"
     assert.ok(gotIt - heldAt >= 600, `exclusive granted ${gotIt - heldAt} ms after the shared lock was taken`);
+  });
+  it('processes creating one store at the same moment all succeed (regression: oci-layout appearing mid-open)', async () => {
+    for (let round = 0; round < 6; round++) {
+      const root = join(await mkdtemp('/var/tmp/keel-race-'), 'store');
+      try {
+        const results = await Promise.all(Array.from({ length: 4 }, () => runChild(['open', root])));
+        for (const r of results) assert.equal(r.code, 0, r.err);
+      } finally {
+        await rm(dirname(root), { recursive: true, force: true });
+      }
+    }
   });
 });
