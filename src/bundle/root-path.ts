@@ -8,47 +8,36 @@
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { KeelError, errnoCode } from '../errors.ts';
+import { MAX_SYMLINKS, lstatOrNull, resolveDirInRoot } from '../layer/index.ts';
 
-const MAX_LINKS = 40;
-/** Components walked per path, link targets included (src/layer/resolve.ts MAX_RESOLVE_STEPS). */
-const MAX_STEPS = 256;
-
-/** The host path that `containerPath` names inside `root`, or undefined if it does not exist. */
+/**
+ * The host path that `containerPath` names inside `root`, or undefined if it
+ * does not exist. The parent directories are resolved by the layer
+ * extractor's own resolver (src/layer/resolve.ts: symlinks re-resolved inside
+ * the root, `..` stopping at it, bounded steps); a final symlink is followed
+ * here the same way, at most MAX_SYMLINKS times.
+ */
 export async function resolveInRoot(root: string, containerPath: string): Promise<string | undefined> {
-  const pending = containerPath.split('/').filter((c) => c !== '' && c !== '.');
-  const resolved: string[] = [];
-  let links = 0;
-  let steps = 0;
-  while (pending.length > 0) {
-    const component = pending.shift() as string;
-    // as in src/layer/resolve.ts: hostile link chains must not cost thousands of lstat calls
-    if (++steps > MAX_STEPS) {
-      throw new KeelError('E_LAYER_PATH', `resolving ${containerPath} in ${root} walks more than ${MAX_STEPS} path components (symlink chains)`);
+  let comps = containerPath.split('/').filter((c) => c !== '' && c !== '.');
+  for (let links = 0; ; links++) {
+    const last = comps[comps.length - 1];
+    if (last === undefined || last === '..') {
+      return (await resolveDirInRoot(root, comps, { create: false, entry: containerPath })) ?? undefined;
     }
-    if (component === '..') {
-      resolved.pop();
-      continue;
+    const dir = await resolveDirInRoot(root, comps.slice(0, -1), { create: false, entry: containerPath });
+    if (dir === null) return undefined;
+    const hostPath = path.join(dir, last);
+    const stat = await lstatOrNull(hostPath);
+    if (stat === null) return undefined;
+    if (!stat.isSymbolicLink()) return hostPath;
+    if (links >= MAX_SYMLINKS) {
+      throw new KeelError('E_LAYER_PATH', `too many levels of symbolic links resolving ${containerPath} in ${root}`);
     }
-    const hostPath = path.join(root, ...resolved, component);
-    let stat;
-    try {
-      stat = await fs.lstat(hostPath);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
-      throw err;
-    }
-    if (stat.isSymbolicLink()) {
-      if (++links > MAX_LINKS) {
-        throw new KeelError('E_LAYER_PATH', `too many levels of symbolic links resolving ${containerPath} in ${root}`);
-      }
-      const target = await fs.readlink(hostPath);
-      if (target.startsWith('/')) resolved.length = 0;
-      pending.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
-      continue;
-    }
-    resolved.push(component);
+    const target = await fs.readlink(hostPath);
+    // `dir` has no symlink below root, so its path relative to root is its container path.
+    const base = target.startsWith('/') ? [] : path.relative(root, dir).split('/').filter(Boolean);
+    comps = [...base, ...target.split('/').filter((c) => c !== '' && c !== '.')];
   }
-  return path.join(root, ...resolved);
 }
 
 /** Reads a regular file inside the rootfs, at most `maxBytes`; undefined if absent. */

@@ -5,3 +5,4 @@
 export { DEFAULT_LIMITS, RATIO_MIN_BYTES, type LayerLimits } from './limits.ts';
 export { extractLayer, type ExtractLayerOptions, type LayerStats } from './extract.ts';
 export { stackLayers, type StackLayer, type StackOptions, type StackStats } from './stack.ts';
+export { MAX_SYMLINKS, lstatOrNull, resolveDirInRoot } from './resolve.ts';
