@@ -56,3 +56,13 @@ export interface ImageConfig {
   };
   readonly created?: string | undefined;
 }
+
+/** A manifest or index as fetched from any source: the exact bytes, verified. */
+export interface FetchedManifest {
+  /** The exact bytes; their digest is `digest`. At most MAX_MANIFEST_BYTES (oci/limits.ts). */
+  readonly bytes: Buffer;
+  /** The Content-Type or descriptor media type (the document's own when the header is not a manifest type). */
+  readonly mediaType: string;
+  /** The verified digest of `bytes`: the one asked by, or the one a registry announced. */
+  readonly digest: Digest;
+}

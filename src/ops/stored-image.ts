@@ -9,7 +9,8 @@ import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.ts';
 import type { StackLayer } from '../layer/index.ts';
 import type { Store } from '../store/index.ts';
 
-export const MAX_MANIFEST_BYTES = 4 << 20;
+export { MAX_MANIFEST_BYTES } from '../oci/limits.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/limits.ts';
 
 export interface StoredImage {
   readonly name: string;

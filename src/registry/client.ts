@@ -12,7 +12,7 @@ import type { KeelConfig } from '../config/index.ts';
 import { isKeelError, KeelError } from '../errors.ts';
 import { digestAlgorithm, digestOf, isDigest, parseDigest, type Digest } from '../oci/digest.ts';
 import { INDEX_TYPES, MANIFEST_ACCEPT, MANIFEST_TYPES } from '../oci/media-types.ts';
-import type { Descriptor } from '../oci/types.ts';
+import type { Descriptor, FetchedManifest } from '../oci/types.ts';
 import { NO_CREDENTIALS, type CredentialStore } from './auth-file.ts';
 import { AuthManager, type AuthTarget } from './auth.ts';
 import { verifiedBlobStream } from './blob-stream.ts';
@@ -35,13 +35,6 @@ export interface RegistryClientOptions {
   readonly maxResumes?: number | undefined;
 }
 
-export interface ManifestResult {
-  readonly bytes: Buffer;
-  /** The Content-Type, or the document's own mediaType when the header is not a manifest type. */
-  readonly mediaType: string;
-  /** sha256 of `bytes`, checked against the digest asked by or the Docker-Content-Digest header. */
-  readonly digest: Digest;
-}
 
 export interface OpenBlobOptions {
   readonly signal?: AbortSignal | undefined;
@@ -73,7 +66,7 @@ export class RegistryClient {
    * the bytes must hash to it; by tag, they must match Docker-Content-Digest
    * when the registry sends a valid one. At most MAX_MANIFEST_BYTES are read.
    */
-  async getManifest(registry: string, repository: string, reference: string, signal?: AbortSignal): Promise<ManifestResult> {
+  async getManifest(registry: string, repository: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const expected = isDigest(reference) ? reference : undefined;
     const name = `${registry}/${repository}${expected ? `@${reference}` : `:${reference}`}`;
     const what = `manifest of ${name}`;

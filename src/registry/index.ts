@@ -1,7 +1,7 @@
 // The OCI distribution pull client: verified manifests and blob streams from
 // registries, with auth, mirrors, retries, resume and redirect hygiene.
 export { RegistryClient } from './client.ts';
-export type { ManifestResult, OpenBlobOptions, RegistryClientOptions } from './client.ts';
+export type { OpenBlobOptions, RegistryClientOptions } from './client.ts';
 export { credentialStore, defaultAuthFiles, loadCredentials, normalizeAuthKey, NO_CREDENTIALS, parseAuthFile } from './auth-file.ts';
 export type { AuthFileSearch, Credentials, CredentialStore } from './auth-file.ts';
 export { apiHost, assertPlainHttpAllowed, endpointsFor, isPlainHttpAllowed, registrySchemes } from './endpoint.ts';

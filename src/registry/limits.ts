@@ -2,7 +2,7 @@
 // and the tests can name them. Every in-memory body has a cap; every loop
 // (retries, redirects, resumes) has a bound.
 
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export { MAX_MANIFEST_BYTES } from '../oci/limits.ts';
 export const MAX_TOKEN_BYTES = 1024 * 1024;
 export const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 export const MAX_REDIRECTS = 5;

@@ -10,7 +10,7 @@ import { parseImageConfig, parseManifestDocument } from '../oci/parse.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { StoreProblem } from './problem.ts';
 
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+import { MAX_MANIFEST_BYTES } from '../oci/limits.ts';
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
 export interface BlobReader {

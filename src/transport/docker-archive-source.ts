@@ -21,7 +21,8 @@ import { ArchiveFiles } from './archive-files.ts';
 import { openRequired, readWhole } from './layout-files.ts';
 import type { BlobOptions, FetchedManifest, ImageSource } from './source.ts';
 import { normalizeEntryName } from './tar-index.ts';
-import { MANIFEST_CAP, openVerifiedBlob } from './verified-content.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/limits.ts';
+import { openVerifiedBlob } from './verified-content.ts';
 
 interface ArchiveImage {
   readonly manifest: FetchedManifest;
@@ -91,11 +92,11 @@ class DockerArchiveSource implements ImageSource {
         ...(oci ? { hint: `this is an OCI archive: use oci-archive:${files.file}` } : {}),
       });
     }
-    const entries = parseSaveManifest(await readWhole(manifestFile, MANIFEST_CAP, 'manifest.json'), where);
+    const entries = parseSaveManifest(await readWhole(manifestFile, MAX_MANIFEST_BYTES, 'manifest.json'), where);
     const entry = this.#choose(entries, where);
 
     const configPath = archivePath(entry.config, where, 'Config');
-    const configBytes = await readWhole(await requiredIn(files, configPath, 'the image config'), MANIFEST_CAP, `${where} config`);
+    const configBytes = await readWhole(await requiredIn(files, configPath, 'the image config'), MAX_MANIFEST_BYTES, `${where} config`);
     let diffIds: readonly Digest[];
     try {
       diffIds = parseImageConfig(configBytes).rootfs.diff_ids;

@@ -16,7 +16,8 @@ import type { Descriptor } from '../oci/types.ts';
 import type { LayoutFiles } from './layout-files.ts';
 import { openRequired, readWhole } from './layout-files.ts';
 import type { BlobOptions, FetchedManifest, ImageSource } from './source.ts';
-import { MANIFEST_CAP, openVerifiedBlob, readVerified, sniffManifestMediaType } from './verified-content.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/limits.ts';
+import { openVerifiedBlob, readVerified, sniffManifestMediaType } from './verified-content.ts';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -82,7 +83,7 @@ export class OciLayoutImage implements ImageSource {
     if (typeof version !== 'string' || !/^1\.[0-9]+\.[0-9]+$/.test(version)) {
       throw invalid(where, `unsupported imageLayoutVersion ${JSON.stringify(version)} in oci-layout (keel reads 1.x)`);
     }
-    const indexBytes = await readWhole(await openRequired(this.#files, 'index.json', 'the index.json file'), MANIFEST_CAP, 'index.json');
+    const indexBytes = await readWhole(await openRequired(this.#files, 'index.json', 'the index.json file'), MAX_MANIFEST_BYTES, 'index.json');
     let index;
     try {
       index = parseManifestDocument(indexBytes);

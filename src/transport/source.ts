@@ -3,16 +3,9 @@
 
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.ts';
-import type { Descriptor } from '../oci/types.ts';
+import type { Descriptor, FetchedManifest } from '../oci/types.ts';
 
-export interface FetchedManifest {
-  /** The exact bytes; their sha256 is `digest`. At most 4 MiB. */
-  readonly bytes: Buffer;
-  /** Content-Type or descriptor media type. */
-  readonly mediaType: string;
-  /** The verified digest of `bytes`. */
-  readonly digest: Digest;
-}
+export type { FetchedManifest } from '../oci/types.ts';
 
 export interface BlobOptions {
   readonly signal?: AbortSignal | undefined;

@@ -13,17 +13,17 @@ import type { LayoutFile } from './layout-files.ts';
 import { readWhole } from './layout-files.ts';
 
 /** In-memory cap for manifests, indexes, configs and layout metadata (containers/image uses the same). */
-export const MANIFEST_CAP = 4 * 1024 * 1024;
+import { MAX_MANIFEST_BYTES } from '../oci/limits.ts';
 
 /** Reads a manifest or config whole and checks it against `digest` (and `size` when given). */
 export async function readVerified(file: LayoutFile, expected: { digest: Digest; size?: number | undefined; what: string }): Promise<Buffer> {
-  if (expected.size !== undefined && expected.size > MANIFEST_CAP) {
+  if (expected.size !== undefined && expected.size > MAX_MANIFEST_BYTES) {
     await file.discard();
-    throw new KeelError('E_BODY_TOO_LARGE', `${expected.what} ${expected.digest} is ${expected.size} bytes, over the ${MANIFEST_CAP}-byte limit`, {
-      detail: { size: expected.size, limit: MANIFEST_CAP },
+    throw new KeelError('E_BODY_TOO_LARGE', `${expected.what} ${expected.digest} is ${expected.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`, {
+      detail: { size: expected.size, limit: MAX_MANIFEST_BYTES },
     });
   }
-  const bytes = await readWhole(file, MANIFEST_CAP, `${expected.what} ${expected.digest}`);
+  const bytes = await readWhole(file, MAX_MANIFEST_BYTES, `${expected.what} ${expected.digest}`);
   const digester = new Digester(digestAlgorithm(expected.digest));
   digester.update(bytes);
   const err = checkDigester(digester, expected);
