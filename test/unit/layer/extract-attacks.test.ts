@@ -6,22 +6,13 @@ import { createHash } from 'node:crypto';
 import { lstat, readFile, readlink, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { extractLayer } from '../../../src/layer/index.ts';
 import { Digester } from '../../../src/oci/digest.ts';
-import { END, blockData, extractTar, makeSandbox, packTar, paxData, rawHeader, rejectsWith, type Sandbox } from './helpers.ts';
+import { END, blockData, extractTar, packTar, paxData, rawHeader, rejectsWith, useSandbox } from './helpers.ts';
 
-let sb: Sandbox;
-before(async () => {
-  sb = await makeSandbox();
-});
-afterEach(async () => {
-  await sb.checkTripwire();
-});
-after(async () => {
-  await sb.cleanup();
-});
+const sb = useSandbox();
 
 const T = { timeout: 20_000 };
 

@@ -4,6 +4,7 @@
 // hostile case (umoci's "HOST PATH WAS CHANGED").
 
 import assert from 'node:assert/strict';
+import { after, afterEach, before } from 'node:test';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, lstat, rm, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
@@ -175,6 +176,34 @@ async function snapshot(dir: string): Promise<string[]> {
     if (st.isDirectory()) out.push(...(await snapshot(p)).map((l) => `${name}/${l}`));
   }
   return out;
+}
+
+/**
+ * A sandbox for the whole test file: made before the first test, TRIPWIRE
+ * checked after every test, removed after the last. Registers the hooks.
+ */
+export function useSandbox(): Sandbox {
+  let current: Sandbox | undefined;
+  before(async () => {
+    current = await makeSandbox();
+  });
+  afterEach(async () => {
+    await current?.checkTripwire();
+  });
+  after(async () => {
+    await current?.cleanup();
+  });
+  const live = (): Sandbox => {
+    if (current === undefined) throw new Error('the sandbox is used before the before() hook ran');
+    return current;
+  };
+  return {
+    get base() { return live().base; },
+    get outside() { return live().outside; },
+    newDir: (name) => live().newDir(name),
+    checkTripwire: () => live().checkTripwire(),
+    cleanup: () => live().cleanup(),
+  };
 }
 
 export async function makeSandbox(): Promise<Sandbox> {

@@ -5,20 +5,11 @@
 import assert from 'node:assert/strict';
 import { lstat, readFile, readlink, readdir, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { stackLayers } from '../../../src/layer/index.ts';
-import { extractTar, makeSandbox, packTar, rejectsWith, type PackEntry, type Sandbox } from './helpers.ts';
+import { extractTar, packTar, rejectsWith, type PackEntry, useSandbox } from './helpers.ts';
 
-let sb: Sandbox;
-before(async () => {
-  sb = await makeSandbox();
-});
-afterEach(async () => {
-  await sb.checkTripwire();
-});
-after(async () => {
-  await sb.cleanup();
-});
+const sb = useSandbox();
 
 const T1 = new Date(1_500_000_000_000);
 const T2 = new Date(1_400_000_000_000);

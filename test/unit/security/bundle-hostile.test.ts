@@ -10,24 +10,15 @@ import { createServer } from 'node:net';
 import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ensureMountPoint, readFileInRoot, resolveUser } from '../../../src/bundle/index.ts';
 import { ABSOLUTE_PATH } from '../../../src/manifest/constants.ts';
-import { makeSandbox, rejectsWith, type Sandbox } from '../layer/helpers.ts';
+import { rejectsWith, useSandbox } from '../layer/helpers.ts';
 
 const run = promisify(execFile);
 const T = { timeout: 15_000 };
 
-let sb: Sandbox;
-before(async () => {
-  sb = await makeSandbox();
-});
-afterEach(async () => {
-  await sb.checkTripwire();
-});
-after(async () => {
-  await sb.cleanup();
-});
+const sb = useSandbox();
 
 async function rootfs(name: string): Promise<string> {
   const root = await sb.newDir(name);

@@ -7,21 +7,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstat, readFile, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { resolveUser } from '../../../src/bundle/index.ts';
-import { END, blockData, extractTar, makeSandbox, packTar, paxData, rawHeader, rejectsWith, type Sandbox } from '../layer/helpers.ts';
+import { END, blockData, extractTar, packTar, paxData, rawHeader, rejectsWith, useSandbox } from '../layer/helpers.ts';
 
-let sb: Sandbox;
-before(async () => {
-  sb = await makeSandbox();
-});
-afterEach(async () => {
-  await sb.checkTripwire();
-});
-after(async () => {
-  await sb.cleanup();
-});
+const sb = useSandbox();
 
 const T = { timeout: 30_000 };
 

@@ -11,23 +11,14 @@ import { execFile } from 'node:child_process';
 import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { stackLayers, type StackLayer } from '../../../src/layer/index.ts';
-import { extractTar, makeSandbox, packTar, rejectsWith, type PackEntry, type Sandbox } from '../layer/helpers.ts';
+import { extractTar, packTar, rejectsWith, type PackEntry, useSandbox } from '../layer/helpers.ts';
 
 const run = promisify(execFile);
 const MODES = ['copy', 'hardlink'] as const;
 
-let sb: Sandbox;
-before(async () => {
-  sb = await makeSandbox();
-});
-afterEach(async () => {
-  await sb.checkTripwire();
-});
-after(async () => {
-  await sb.cleanup();
-});
+const sb = useSandbox();
 
 /** Extracts each spec as keel does (implicit directories recorded). */
 async function layers(...specs: PackEntry[][]): Promise<StackLayer[]> {

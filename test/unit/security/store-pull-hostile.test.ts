@@ -8,25 +8,16 @@
 import assert from 'node:assert/strict';
 import { chmod, chown, lstat, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DEFAULT_CONFIG } from '../../../src/config/index.ts';
 import { pullImage } from '../../../src/ops/pull.ts';
 import { unpackImage } from '../../../src/ops/unpack.ts';
 import { Store } from '../../../src/store/index.ts';
-import { makeSandbox, packTar, rejectsWith, type PackEntry, type Sandbox } from '../layer/helpers.ts';
+import { packTar, rejectsWith, type PackEntry, useSandbox } from '../layer/helpers.ts';
 import { layoutEntries, sha256, writeTree, type Desc } from '../transport/fixtures.ts';
 import { putTinyImage } from '../store/fixtures.ts';
 
-let sb: Sandbox;
-before(async () => {
-  sb = await makeSandbox();
-});
-afterEach(async () => {
-  await sb.checkTripwire();
-});
-after(async () => {
-  await sb.cleanup();
-});
+const sb = useSandbox();
 
 const SOURCE = { registry: { config: DEFAULT_CONFIG } };
 const T = { timeout: 30_000 };
