@@ -1,4 +1,4 @@
-// Small durability helpers for bundle files: fsync of a directory, and
+// Small file helpers for bundle files (durability itself is util/durable.ts):
 // write-if-different (a file is replaced by rename only when its bytes
 // change, so re-rendering the same inputs touches nothing).
 
@@ -6,17 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errnoCode, fsError } from '../errors.ts';
 
-export async function fsyncDir(dir: string): Promise<void> {
-  let fh;
-  try {
-    fh = await fs.open(dir, 'r');
-    await fh.sync();
-  } catch (err) {
-    throw fsError(`syncing directory ${dir}`, err);
-  } finally {
-    await fh?.close();
-  }
-}
+export { fsyncDir, syncFilesystem } from '../util/durable.ts';
 
 /** The file's bytes, or undefined if it does not exist. */
 export async function readIfExists(file: string): Promise<Buffer | undefined> {
@@ -47,12 +37,4 @@ export async function writeIfChanged(file: string, data: string, mode = 0o600): 
     throw fsError(`writing ${file}`, err);
   }
   return true;
-}
-
-/** `sync -f DIR`: one syncfs(2) for DIR's filesystem (Node has no binding). Best effort. */
-export async function syncFilesystem(dir: string): Promise<void> {
-  const { execFile } = await import('node:child_process');
-  await new Promise<void>((resolve) => {
-    execFile('sync', ['-f', dir], { timeout: 120_000 }, () => resolve());
-  });
 }

@@ -8,18 +8,8 @@ import { basename, dirname, join } from 'node:path';
 import { fsError } from '../errors.ts';
 import { uniqueName } from './owner.ts';
 
-/** fsync a directory so entries created, renamed or removed in it are durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch (err) {
-    throw fsError(`syncing directory ${dir}`, err);
-  } finally {
-    await fh?.close();
-  }
-}
+export { fsyncDir } from '../util/durable.ts';
+import { fsyncDir } from '../util/durable.ts';
 
 /** fsync a file by path. */
 export async function fsyncFile(path: string): Promise<void> {

@@ -8,12 +8,10 @@
 // `index` lock; nothing is deleted outside the exclusive lock except temp
 // files of dead processes.
 
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import { digestAlgorithm, digestHex, digestOf, parseDigest, type Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -21,6 +19,7 @@ import { streamBlobIntoStore } from './blob-write.ts';
 import { checkStore } from './check.ts';
 import { fingerprintTree } from './fingerprint.ts';
 import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
+import { syncFilesystem } from '../util/durable.ts';
 import { openLayout, type Layout } from './layout.ts';
 import { readLayerRecord, type LayerRecord } from './layer-record.ts';
 import { StoreLocks } from './lock.ts';
@@ -28,7 +27,6 @@ import type { StoreProblem } from './problem.ts';
 import { pruneStore, type PruneResult } from './prune.ts';
 import { descriptorEntry, entryDescriptor, entryName, readIndex, validateRefName, writeIndex } from './refs.ts';
 
-const run = promisify(execFile);
 
 export interface StoreOpenOptions {
   /** Create the store if `root` is missing or an empty directory. */
@@ -96,14 +94,6 @@ function lockNameOf(kind: 'blob' | 'layer', digest: Digest): string {
   return `${kind}-${digestAlgorithm(digest)}-${digestHex(digest)}`;
 }
 
-/** `sync -f DIR`: one syncfs(2) for the filesystem, far cheaper than an fsync per file. Best effort. */
-async function syncFilesystem(dir: string): Promise<void> {
-  try {
-    await run('sync', ['-f', dir], { timeout: 120_000 });
-  } catch {
-    // sync(1) missing or failed: the record's treeDigest still lets check find damage.
-  }
-}
 
 export class Store {
   readonly root: string;
