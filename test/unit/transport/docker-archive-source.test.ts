@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
+import { buffer } from 'node:stream/consumers';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { isKeelError, type ErrorCode } from '../../../src/errors.ts';
 import { digestOf, parseDigest } from '../../../src/oci/digest.ts';
 import { parseImageConfig, parseManifestDocument } from '../../../src/oci/parse.ts';
 import { parseReference, type LocalReference } from '../../../src/oci/reference.ts';
 import type { ImageManifest } from '../../../src/oci/types.ts';
 import { openDockerArchiveSource } from '../../../src/transport/docker-archive-source.ts';
 import type { ImageSource } from '../../../src/transport/source.ts';
-import { buildImage, buildTar, dockerSaveEntries, layoutEntries, makeLayer, sha256, type TarItem } from './fixtures.ts';
+import { buildImage, buildTar, dockerSaveEntries, layoutEntries, makeLayer, sha256, type TarItem, code } from './fixtures.ts';
 
 let base: string;
 before(async () => {
@@ -31,18 +30,7 @@ async function archive(items: TarItem[]): Promise<string> {
   await writeFile(file, buildTar(items));
   return file;
 }
-const source = (file: string): ImageSource => openDockerArchiveSource(parseReference(`docker-archive:${file}`) as LocalReference);
-const code = (c: ErrorCode) => (err: unknown) => {
-  assert.ok(isKeelError(err), `expected KeelError ${c}, got ${String(err)}`);
-  assert.equal(err.code, c, err.message);
-  return true;
-};
-async function drain(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-async function manifestOf(src: ImageSource): Promise<ImageManifest> {
+const source = (file: string): ImageSource => openDockerArchiveSource(parseReference(`docker-archive:${file}`) as LocalReference);async function manifestOf(src: ImageSource): Promise<ImageManifest> {
   const m = await src.getManifest();
   assert.equal(m.digest, digestOf(m.bytes), 'the digest is the sha256 of the synthesised bytes');
   const doc = parseManifestDocument(m.bytes, m.mediaType);
@@ -63,9 +51,9 @@ describe('docker-archive: source', () => {
       assert.equal(layer.mediaType, 'application/vnd.oci.image.layer.v1.tar');
       assert.equal(layer.digest, sha256(layers[i]!));
       assert.equal(layer.size, layers[i]!.length);
-      assert.deepEqual(await drain(await src.openBlob(layer)), layers[i]);
+      assert.deepEqual(await buffer(await src.openBlob(layer)), layers[i]);
     }
-    const config = await drain(await src.openBlob(doc.config));
+    const config = await buffer(await src.openBlob(doc.config));
     assert.equal(parseImageConfig(config).rootfs.diff_ids.length, 2);
     assert.equal((await src.getManifest(parseDigest((await src.getManifest()).digest))).digest, (await src.getManifest()).digest);
     await assert.rejects(src.getManifest(parseDigest(sha256('other'))), code('E_IMAGE_NOT_FOUND'));
@@ -81,7 +69,7 @@ describe('docker-archive: source', () => {
     });
     const src = source(await archive(items));
     const doc = await manifestOf(src);
-    for (const [i, layer] of doc.layers.entries()) assert.deepEqual(await drain(await src.openBlob(layer)), layers[i]);
+    for (const [i, layer] of doc.layers.entries()) assert.deepEqual(await buffer(await src.openBlob(layer)), layers[i]);
   });
 
   it('marks a gzip layer as tar+gzip and hashes the compressed file for its digest', async () => {
@@ -90,7 +78,7 @@ describe('docker-archive: source', () => {
     const doc = await manifestOf(src);
     assert.equal(doc.layers[1]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
     assert.equal(doc.layers[1]!.digest, sha256(gz));
-    assert.deepEqual(await drain(await src.openBlob(doc.layers[1]!)), gz);
+    assert.deepEqual(await buffer(await src.openBlob(doc.layers[1]!)), gz);
   });
 
   it('reads the Docker 25+ layout (blobs/sha256/<hex> named in manifest.json)', async () => {
@@ -102,7 +90,7 @@ describe('docker-archive: source', () => {
     const src = source(await archive(items));
     const doc = await manifestOf(src);
     assert.deepEqual(doc.layers.map((l) => l.digest), image.layers.map((l) => l.digest));
-    for (const [i, layer] of doc.layers.entries()) assert.deepEqual(await drain(await src.openBlob(layer)), layers[i]);
+    for (const [i, layer] of doc.layers.entries()) assert.deepEqual(await buffer(await src.openBlob(layer)), layers[i]);
   });
 
   it('an uncompressed layer that does not match its diff_id fails the stream with E_DIGEST_MISMATCH', async () => {
@@ -110,7 +98,7 @@ describe('docker-archive: source', () => {
     tampered[600] = tampered[600]! ^ 1;
     const src = source(await archive(dockerSaveEntries([{ tags: ['a:1'], image, layerFiles: [tampered, layers[1]!] }])));
     const doc = await manifestOf(src);
-    await assert.rejects(drain(await src.openBlob(doc.layers[0]!)), code('E_DIGEST_MISMATCH'));
+    await assert.rejects(buffer(await src.openBlob(doc.layers[0]!)), code('E_DIGEST_MISMATCH'));
   });
 
   it('refuses a config whose diff_ids do not match the layer count', async () => {

@@ -2,9 +2,13 @@
 // transport tests: a tiny tar writer (ustar, pax, GNU long names, links) that
 // can also write the hostile archives real tools refuse to produce.
 
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isKeelError, type ErrorCode } from '../../../src/errors.ts';
+import { parseDigest } from '../../../src/oci/digest.ts';
+import type { Descriptor } from '../../../src/oci/types.ts';
 
 export interface TarItem {
   readonly name: string;
@@ -169,3 +173,13 @@ export function dockerSaveEntries(images: readonly { tags: string[]; image: Buil
   items.push({ name: 'manifest.json', data: JSON.stringify(manifest) });
   return items;
 }
+
+/** A Descriptor from a fixture's Desc. */
+export const desc = (d: Desc): Descriptor => ({ mediaType: d.mediaType, digest: parseDigest(d.digest), size: d.size });
+
+/** An assert.rejects/throws validator: a KeelError with code `c`. */
+export const code = (c: ErrorCode) => (err: unknown): true => {
+  assert.ok(isKeelError(err), `expected KeelError ${c}, got ${String(err)}`);
+  assert.equal(err.code, c, err.message);
+  return true;
+};

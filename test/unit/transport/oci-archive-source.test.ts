@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
+import { buffer } from 'node:stream/consumers';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { isKeelError, type ErrorCode } from '../../../src/errors.ts';
-import { parseDigest } from '../../../src/oci/digest.ts';
 import { parseManifestDocument } from '../../../src/oci/parse.ts';
 import { parseReference, type LocalReference } from '../../../src/oci/reference.ts';
-import type { Descriptor } from '../../../src/oci/types.ts';
 import { openOciArchiveSource } from '../../../src/transport/oci-archive-source.ts';
-import { buildImage, buildTar, dockerSaveEntries, layoutEntries, makeLayer, type Desc, type TarItem } from './fixtures.ts';
+import { buildImage, buildTar, dockerSaveEntries, layoutEntries, makeLayer, type TarItem, desc, code } from './fixtures.ts';
 
 let base: string;
 before(async () => {
@@ -31,18 +28,6 @@ async function archive(bytes: Buffer): Promise<string> {
 }
 const source = (file: string, tag?: string) =>
   openOciArchiveSource(parseReference(tag === undefined ? `oci-archive:${file}` : `oci-archive:${file}:${tag}`) as LocalReference);
-const desc = (d: Desc): Descriptor => ({ mediaType: d.mediaType, digest: parseDigest(d.digest), size: d.size });
-const code = (c: ErrorCode) => (err: unknown) => {
-  assert.ok(isKeelError(err), `expected KeelError ${c}, got ${String(err)}`);
-  assert.equal(err.code, c, err.message);
-  return true;
-};
-async function drain(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
 describe('oci-archive: source', () => {
   it('serves the tagged manifest and every blob from the tar in place, verified', async () => {
     const file = await archive(buildTar([{ name: './', type: '5' }, ...items().map((i) => ({ ...i, name: `./${i.name}` }))]));
@@ -52,8 +37,8 @@ describe('oci-archive: source', () => {
     assert.deepEqual(m.bytes, image.manifestBytes);
     const doc = parseManifestDocument(m.bytes, m.mediaType);
     if (doc.kind !== 'manifest') throw new Error('expected a manifest');
-    assert.deepEqual(await drain(await src.openBlob(doc.config)), image.configBytes);
-    for (const [i, layer] of doc.layers.entries()) assert.deepEqual(await drain(await src.openBlob(layer)), image.layerBytes[i]);
+    assert.deepEqual(await buffer(await src.openBlob(doc.config)), image.configBytes);
+    for (const [i, layer] of doc.layers.entries()) assert.deepEqual(await buffer(await src.openBlob(layer)), image.layerBytes[i]);
     await src.close();
   });
 
@@ -93,7 +78,7 @@ describe('oci-archive: source', () => {
     const file = await archive(buildTar(items().map((i) => (i.name === layerName ? { name: i.name, data: tampered } : i))));
     const src = source(file, 'v1');
     await src.getManifest();
-    await assert.rejects(drain(await src.openBlob(desc(image.layers[0]!))), code('E_DIGEST_MISMATCH'));
+    await assert.rejects(buffer(await src.openBlob(desc(image.layers[0]!))), code('E_DIGEST_MISMATCH'));
   });
 
   it('refuses a blob that is a symlink leading out of the archive', async () => {

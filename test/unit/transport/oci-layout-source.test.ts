@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
+import { buffer } from 'node:stream/consumers';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { isKeelError, type ErrorCode } from '../../../src/errors.ts';
 import { parseDigest } from '../../../src/oci/digest.ts';
 import { parseManifestDocument } from '../../../src/oci/parse.ts';
 import { parseReference, type LocalReference } from '../../../src/oci/reference.ts';
 import type { Descriptor } from '../../../src/oci/types.ts';
 import { openOciLayoutSource } from '../../../src/transport/oci-layout-source.ts';
-import { buildImage, buildIndex, layoutEntries, makeLayer, sha256, writeTree, type Desc } from './fixtures.ts';
+import { buildImage, buildIndex, layoutEntries, makeLayer, sha256, writeTree, desc, code } from './fixtures.ts';
 
 let base: string;
 before(async () => {
@@ -31,18 +30,6 @@ async function layout(entries: Parameters<typeof layoutEntries>[0], blobs = [ima
 }
 
 const source = (dir: string, tag?: string) => openOciLayoutSource(parseReference(tag === undefined ? `oci:${dir}` : `oci:${dir}:${tag}`) as LocalReference);
-const desc = (d: Desc): Descriptor => ({ mediaType: d.mediaType, digest: parseDigest(d.digest), size: d.size });
-const code = (c: ErrorCode) => (err: unknown) => {
-  assert.ok(isKeelError(err), `expected KeelError ${c}, got ${String(err)}`);
-  assert.equal(err.code, c, err.message);
-  return true;
-};
-
-async function drain(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 describe('oci: layout source', () => {
   it('returns the tagged manifest, verified, and streams every blob verified', async () => {
@@ -56,10 +43,10 @@ describe('oci: layout source', () => {
     const doc = parseManifestDocument(m.bytes, m.mediaType);
     assert.equal(doc.kind, 'manifest');
     if (doc.kind !== 'manifest') return;
-    assert.deepEqual(await drain(await src.openBlob(doc.config)), image.configBytes);
+    assert.deepEqual(await buffer(await src.openBlob(doc.config)), image.configBytes);
     let progress = 0;
     for (const [i, layer] of doc.layers.entries()) {
-      assert.deepEqual(await drain(await src.openBlob(layer, { onProgress: (b) => (progress += b) })), image.layerBytes[i]);
+      assert.deepEqual(await buffer(await src.openBlob(layer, { onProgress: (b) => (progress += b) })), image.layerBytes[i]);
     }
     assert.equal(progress, image.layers.reduce((s, l) => s + l.size, 0));
     await src.close();
@@ -134,9 +121,9 @@ describe('oci: layout source', () => {
     tampered[600] = tampered[600]! ^ 0xff;
     await writeFile(path, tampered);
     const src = source(dir, 'v1');
-    await assert.rejects(drain(await src.openBlob(layer)), code('E_DIGEST_MISMATCH'));
+    await assert.rejects(buffer(await src.openBlob(layer)), code('E_DIGEST_MISMATCH'));
     await writeFile(path, Buffer.concat([image.layerBytes[0]!, Buffer.from('x')]));
-    await assert.rejects(async () => drain(await src.openBlob(layer)), code('E_SIZE_MISMATCH'));
+    await assert.rejects(async () => buffer(await src.openBlob(layer)), code('E_SIZE_MISMATCH'));
   });
 
   it('a blob that is missing is E_IMAGE_NOT_FOUND, a malformed digest E_DIGEST_INVALID', async () => {
@@ -176,7 +163,7 @@ describe('oci: layout source', () => {
     await writeFile(join(dir, 'store/layer'), image.layerBytes[0]!);
     await unlink(path);
     await symlink('../../store/layer', path);
-    assert.deepEqual(await drain(await source(dir, 'v1').openBlob(layer)), image.layerBytes[0]);
+    assert.deepEqual(await buffer(await source(dir, 'v1').openBlob(layer)), image.layerBytes[0]);
   });
 
   it('refuses a FIFO planted as a blob instead of hanging on it', async () => {
@@ -193,7 +180,7 @@ describe('oci: layout source', () => {
     const controller = new AbortController();
     const stream = await source(dir, 'v1').openBlob(desc(image.layers[0]!), { signal: controller.signal });
     controller.abort();
-    await assert.rejects(drain(stream), (err: unknown) => (err as Error).name === 'AbortError');
+    await assert.rejects(buffer(stream), (err: unknown) => (err as Error).name === 'AbortError');
     const stream2Promise = source(dir, 'v1').openBlob(desc(image.layers[0]!), { signal: AbortSignal.abort() });
     await assert.rejects(stream2Promise);
   });
