@@ -82,6 +82,12 @@ export const CODES = {
   E_UNIT_CANCELED: { exit: Exit.TEMPFAIL, summary: 'a unit job was canceled (replaced by a conflicting job, or the unit was collected)' },
   E_UNIT_SKIPPED: { exit: Exit.UNAVAILABLE, summary: 'a unit job was skipped or could not apply (result "skipped", "invalid" or "once")' },
   E_RUNC_FAILED: { exit: Exit.UNAVAILABLE, summary: 'runc is missing, or a runc call keel made (state, delete, exec) failed; the message has its output' },
+  E_CONTAINER_NOT_FOUND: { exit: Exit.NOINPUT, summary: 'keel has no system container of that name (no unit, record or deployment)' },
+  E_CONTAINER_REQUIRED: { exit: Exit.USAGE, summary: 'other units require the container being removed; remove them together or drop the dependency first' },
+  E_CONTAINERS_FAILED: { exit: Exit.UNAVAILABLE, summary: 'some containers of an apply, boot, update or rollback failed with different codes (each is listed); the others were done' },
+  E_HEALTH_CHECK_FAILED: { exit: Exit.UNAVAILABLE, summary: "a container's health check (manifest healthCheck) failed on every attempt" },
+  E_UPDATE_ROLLED_BACK: { exit: Exit.UNAVAILABLE, summary: 'an updated container failed its health gate and was switched back to its previous deployment' },
+  E_ROLLBACK_UNAVAILABLE: { exit: Exit.NOINPUT, summary: 'the container has no previous deployment to switch back to' },
   E_CONTAINER_NOT_RUNNING: { exit: Exit.UNAVAILABLE, summary: 'the system container is not running (start it with systemctl start NAME or keel apply)' },
 
   // everything else

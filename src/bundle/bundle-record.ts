@@ -20,7 +20,7 @@ export interface BundleRecord {
   readonly inputsDigest: Digest;
   /** sha256 of config.json's bytes. */
   readonly configDigest: Digest;
-  readonly image: { readonly name: string; readonly digest: Digest; readonly diffIds: readonly Digest[] };
+  readonly image: { readonly name: string; readonly digest: Digest; readonly diffIds: readonly Digest[]; readonly mediaType?: string | undefined };
   /** The shared tree: root.path (read-only rootfs) or the overlay's lowerdir (writable). */
   readonly sharedRootfs: string;
   readonly writable: boolean;
@@ -28,6 +28,8 @@ export interface BundleRecord {
   readonly createSources: readonly string[];
   /** Mount points keel keeps present in the shared tree (read-only rootfs only). */
   readonly mountPoints: ReadonlyArray<{ readonly path: string; readonly kind: MountPointKind }>;
+  /** The rendered spec (canonical JSON, no source position): what `keel apply --dry-run` diffs against. Absent in older records. */
+  readonly spec?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export function serializeBundleRecord(r: BundleRecord): string {

@@ -19,6 +19,13 @@ import type { ImageConfig } from '../oci/types.ts';
 import { MASKED_PATHS, READONLY_PATHS, defaultMounts, imageEnv, type RuntimeSpec } from './runtime-config.ts';
 import type { ResolvedUser } from './user.ts';
 
+/**
+ * systemd's notify socket, bound into a `notify: true` container at the same
+ * path with NOTIFY_SOCKET pointing at it: the payload's READY=1 goes straight
+ * to systemd (NotifyAccess=all accepts any process of the unit's cgroup).
+ */
+export const NOTIFY_SOCKET = '/run/systemd/notify';
+
 /** The host files a host-network container gets, read-only. */
 export const HOST_FILES: readonly string[] = ['/etc/hosts', '/etc/resolv.conf'];
 
@@ -53,6 +60,7 @@ export function containerEnv(image: ImageConfig, spec: ContainerSpec, user: Reso
   for (const entry of imageEnv(image)) env.set(entry.slice(0, entry.indexOf('=')), entry);
   for (const [k, v] of Object.entries(spec.env)) env.set(k, `${k}=${v}`);
   if (!env.has('HOME')) env.set('HOME', `HOME=${user.home !== undefined && user.home.startsWith('/') ? user.home : '/'}`);
+  if (spec.notify) env.set('NOTIFY_SOCKET', `NOTIFY_SOCKET=${NOTIFY_SOCKET}`);
   return [...env.values()];
 }
 
@@ -74,6 +82,7 @@ export function containerMounts(spec: ContainerSpec, hostFiles: readonly string[
     mounts[i] = { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rw', 'rprivate', 'nosuid', 'nodev', 'noexec'] };
   }
   for (const f of hostFiles) mounts.push({ destination: f, type: 'bind', source: f, options: ['rbind', 'ro', 'rprivate', 'nosuid', 'nodev', 'noexec'] });
+  if (spec.notify) mounts.push({ destination: NOTIFY_SOCKET, type: 'bind', source: NOTIFY_SOCKET, options: ['bind', 'rw', 'rprivate', 'nosuid', 'nodev', 'noexec'] });
   for (const m of spec.mounts) {
     if (m.type === 'bind') {
       mounts.push({ destination: m.target, type: 'bind', source: m.source, options: bindOptions(m.readOnly, m.propagation) });

@@ -20,6 +20,8 @@ export interface InUse {
   readonly manifests: ReadonlySet<Digest>;
   /** Layer diff_ids named by any slot: pass as store.prune({ keepLayers }). */
   readonly diffIds: ReadonlySet<Digest>;
+  /** The pinned image manifests (with their media types): pass as store.prune({ keepImages }). */
+  readonly images: ReadonlyArray<{ readonly digest: Digest; readonly mediaType: string; readonly size: number }>;
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -35,6 +37,7 @@ export async function collectInUse(root: string): Promise<InUse> {
   const containers: string[] = [];
   const manifests = new Set<Digest>();
   const diffIds = new Set<Digest>();
+  const images: Array<{ digest: Digest; mediaType: string; size: number }> = [];
   for (const name of await listDir(containersRoot(root))) {
     if (name.startsWith('.')) continue;
     let used = false;
@@ -43,11 +46,14 @@ export async function collectInUse(root: string): Promise<InUse> {
       if (record === undefined) continue;
       used = true;
       manifests.add(record.image.digest);
+      if (record.image.mediaType !== undefined && !images.some((i) => i.digest === record.image.digest)) {
+        images.push({ digest: record.image.digest, mediaType: record.image.mediaType, size: 0 });
+      }
       for (const d of record.image.diffIds) diffIds.add(d);
     }
     if (used) containers.push(name);
   }
-  return { containers, manifests, diffIds };
+  return { containers, manifests, diffIds, images };
 }
 
 /** Unmounts any overlay of the container's slots and deletes <root>/containers/NAME. Idempotent. */

@@ -5,8 +5,8 @@
 // ContainerSpec, host mount-source policy, and the start-time preparation
 // (overlay for writable rootfs). docs/bundles.md has the decisions and figures.
 
-export { renderBundle, canonicalJson, inputsDigestOf, mountPointsOf, type RenderImage, type RenderOptions, type RenderResult } from './render-bundle.ts';
-export { activeBundle, activeSlot, setActiveSlot, slotDir, containerDir, otherSlot, SLOTS, type Slot } from './slots.ts';
+export { renderBundle, canonicalJson, inputsDigestOf, plannedInputsDigest, specInputs, mountPointsOf, type RenderImage, type RenderOptions, type RenderResult } from './render-bundle.ts';
+export { activeBundle, activeSlot, setActiveSlot, slotDir, containerDir, containersRoot, otherSlot, SLOTS, type Slot } from './slots.ts';
 export { collectInUse, removeContainerBundles, pruneUnusedRootfs, type InUse } from './in-use.ts';
 export { prepareRootfs, releaseRootfs, isMountPoint, type PrepareResult } from './overlay.ts';
 export { readBundleRecord, BUNDLE_RECORD, type BundleRecord } from './bundle-record.ts';

@@ -20,14 +20,14 @@ import type { ContainerSpec } from '../manifest/index.ts';
 import { digestOf, type Digest } from '../oci/digest.ts';
 import type { ImageConfig } from '../oci/types.ts';
 import { BUNDLE_RECORD, readBundleRecord, serializeBundleRecord, type BundleRecord } from './bundle-record.ts';
-import { renderContainerConfig, userString, wantedHostFiles } from './container-config.ts';
+import { NOTIFY_SOCKET, renderContainerConfig, userString, wantedHostFiles } from './container-config.ts';
 import { fsyncDir, readIfExists, writeIfChanged } from './fs-util.ts';
 import { ensureMountPoint, type MountPointKind } from './mount-point.ts';
 import { checkMountSources, createMountSources, type SourceState } from './mount-sources.ts';
 import { releaseRootfs } from './overlay.ts';
 import { BUNDLE_FORMAT, RENDERER_VERSION } from './renderer-version.ts';
 import { serializeRuntimeConfig, type RuntimeSpec } from './runtime-config.ts';
-import { ensureSharedRootfs } from './shared-rootfs.ts';
+import { ensureSharedRootfs, sharedRootfsDir } from './shared-rootfs.ts';
 import { activeSlot, containerDir, containersRoot, otherSlot, setActiveSlot, slotDir, type Slot } from './slots.ts';
 import { resolveUser } from './user.ts';
 
@@ -36,8 +36,9 @@ export interface RenderImage {
   readonly name: string;
   /** The platform manifest's digest: keys the shared tree. */
   readonly digest: Digest;
+  /** The manifest's media type, kept in the slot record so a pinned digest can be read back. */
+  readonly mediaType?: string | undefined;
   readonly config: ImageConfig;
-  /** Extracted layer directories, bottom first, one per config.rootfs.diff_ids entry. */
   /** The extracted layers, bottom first (directory + the directories each did not list). */
   readonly layers: readonly StackLayer[];
 }
@@ -72,9 +73,29 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-export function inputsDigestOf(spec: ContainerSpec, imageDigest: Digest, host: Readonly<Record<string, unknown>>): Digest {
+/** The spec as it is rendered: everything but where its document was found. */
+export function specInputs(spec: ContainerSpec): Record<string, unknown> {
   const { source: _source, ...rest } = spec;
-  return digestOf(canonicalJson({ format: BUNDLE_FORMAT, renderer: RENDERER_VERSION, image: imageDigest, spec: rest, host }));
+  return rest as unknown as Record<string, unknown>;
+}
+
+export function inputsDigestOf(spec: ContainerSpec, imageDigest: Digest, host: Readonly<Record<string, unknown>>): Digest {
+  return digestOf(canonicalJson({ format: BUNDLE_FORMAT, renderer: RENDERER_VERSION, image: imageDigest, spec: specInputs(spec), host }));
+}
+
+/**
+ * The inputs digest renderBundle would give `spec` on `image` now, without
+ * reading the image or writing anything: the planner compares it with the
+ * active slot's record to decide keep / restart without rendering.
+ */
+export async function plannedInputsDigest(
+  root: string, spec: ContainerSpec, image: { readonly name: string; readonly digest: Digest }, options: RenderOptions = {},
+): Promise<Digest> {
+  const exists = options.hostFileExists ?? defaultExists;
+  const hostFiles: string[] = [];
+  for (const f of wantedHostFiles(spec)) if (await exists(f)) hostFiles.push(f);
+  const cgroupsPath = options.cgroupsPath === null ? undefined : (options.cgroupsPath ?? `/system.slice/${spec.unit}/container`);
+  return inputsDigestOf(spec, image.digest, { hostFiles, cgroupsPath, sharedRootfs: sharedRootfsDir(path.resolve(root), image.digest), imageName: image.name });
 }
 
 function under(p: string, base: string): boolean {
@@ -121,6 +142,7 @@ export async function renderBundle(root: string, spec: ContainerSpec, image: Ren
   const hostFiles: string[] = [];
   for (const f of wantedHostFiles(spec)) if (await exists(f)) hostFiles.push(f);
   for (const f of hostFiles) sources.set(f, 'file');
+  if (spec.notify) sources.set(NOTIFY_SOCKET, 'file');
 
   // 2. The shared tree, then everything that depends on the image's content.
   const shared = await ensureSharedRootfs(keelRoot, image.digest, image.config.rootfs.diff_ids, image.layers, { signal: options.signal });
@@ -156,8 +178,8 @@ export async function renderBundle(root: string, spec: ContainerSpec, image: Ren
   const dir = slotDir(keelRoot, spec.name, slot);
   const record: BundleRecord = {
     format: BUNDLE_FORMAT, keelVersion: RENDERER_VERSION, name: spec.name, inputsDigest, configDigest: digestOf(configBytes),
-    image: { name: image.name, digest: image.digest, diffIds: [...image.config.rootfs.diff_ids] },
-    sharedRootfs: shared.dir, writable, createSources: allCreate, mountPoints,
+    image: { name: image.name, digest: image.digest, diffIds: [...image.config.rootfs.diff_ids], ...(image.mediaType ? { mediaType: image.mediaType } : {}) },
+    sharedRootfs: shared.dir, writable, createSources: allCreate, mountPoints, spec: JSON.parse(canonicalJson(specInputs(spec))) as Record<string, unknown>,
   };
   try {
     await fs.mkdir(containersRoot(keelRoot), { recursive: true, mode: 0o700 });

@@ -31,6 +31,24 @@ export async function openExistingStore(global: GlobalOptions): Promise<Store> {
   return Store.open(global.root, { create: false });
 }
 
+/**
+ * The store for a command that only reads it (a dry run): the existing store,
+ * or, where there is none, an empty view of the same path — nothing is created.
+ */
+export async function storeViewForReading(global: GlobalOptions): Promise<Pick<Store, 'root' | 'getRef'>> {
+  const { Store } = await import('../store/index.ts');
+  const path = await import('node:path');
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(global.root)) return { root: path.resolve(global.root), getRef: async () => undefined };
+  return Store.open(global.root, { create: false });
+}
+
+/** keel's own argv prefix (node, its entry script, the global options), for units that run keel. */
+export function selfArgv(global: GlobalOptions): string[] {
+  const entry = process.argv[1] ?? '';
+  return [process.execPath, '--enable-source-maps', entry, '--root', global.root, '--manifests', global.manifests, '--config', global.config];
+}
+
 export async function sourceOptions(global: GlobalOptions, authFile: string | undefined): Promise<SourceOptions> {
   const { loadConfig } = await import('../config/index.ts');
   const config: KeelConfig = await loadConfig(global.config);

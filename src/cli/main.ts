@@ -25,6 +25,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'status', summary: 'show the system containers and their units', load: async () => (await import('./commands/status.ts')).status },
   { name: 'logs', summary: "show a system container's journal", load: async () => (await import('./commands/logs.ts')).logs },
   { name: 'exec', summary: 'run a command in a running system container', load: async () => (await import('./commands/exec.ts')).exec },
+  { name: 'update', summary: 'update containers to their images\' current digests, health-gated, rolling back on failure', load: async () => (await import('./commands/update.ts')).update },
+  { name: 'rollback', summary: 'switch containers back to their previous deployment', load: async () => (await import('./commands/rollback.ts')).rollback },
   { name: 'remove', summary: 'stop and unregister system containers, delete their bundles', load: async () => (await import('./commands/remove.ts')).remove },
   { name: 'boot', summary: 'bring the system containers back at boot (run by keel.service)', load: async () => (await import('./commands/boot.ts')).boot },
 ];

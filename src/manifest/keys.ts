@@ -134,6 +134,11 @@ export const VARIABLES: Field = {
   default: {},
 };
 
+const durationType: FieldType = {
+  kind: 'anyOf',
+  options: [{ kind: 'integer', minimum: 1, maximum: 86400 }, str({ pattern: DURATION, patternHelp: 'seconds, or a duration like 5s, 2min, 500ms' })],
+};
+
 /** One YAML document: one system container. */
 export const CONTAINER_DOCUMENT: ObjectType = {
   kind: 'object',
@@ -237,6 +242,20 @@ export const CONTAINER_DOCUMENT: ObjectType = {
     before: unitList('Start before these system containers or host units (Before=).'),
     requires: unitList('Hard dependencies (Requires=): if one fails to start or stops, so does this container.'),
     wants: unitList('Soft dependencies (Wants=): started along, failures ignored.'),
+    healthCheck: {
+      type: {
+        kind: 'object',
+        required: ['command'],
+        fields: {
+          command: { type: { kind: 'array', minItems: 1, items: str({ minLength: 1 }) }, description: 'Command run inside the container (like keel exec); exit status 0 means healthy.' },
+          interval: { type: durationType, default: '5s', description: 'Time between attempts (and before the first one).' },
+          timeout: { type: durationType, default: '10s', description: 'An attempt that runs longer than this has failed.' },
+          retries: { type: { kind: 'integer', minimum: 1, maximum: 100 }, default: 3, description: 'Attempts before the check has failed; one success passes it.' },
+        },
+      },
+      description: 'A health check `keel update` runs inside the new deployment, after it is active and has stayed up for the stability window; if it fails, the update is rolled back.',
+    },
+    autoUpdate: { type: { kind: 'boolean' }, default: false, description: 'Let `keel update --auto` (what keel-update.timer runs) update this container when its tag moves.' },
     pull: { type: enumOf(['missing', 'always', 'never']), default: 'missing', description: 'missing (default): pull only if not in the store. always: re-resolve the tag on every apply. never: the image must already be in the store.' },
     variables: VARIABLES,
   },

@@ -36,6 +36,13 @@ export interface UserSpec {
   readonly group: string | undefined;
 }
 
+export interface HealthCheckSpec {
+  readonly command: readonly string[];
+  readonly intervalSec: number;
+  readonly timeoutSec: number;
+  readonly retries: number;
+}
+
 export interface ContainerSpec {
   readonly name: string;
   /** NAME.service */
@@ -76,6 +83,10 @@ export interface ContainerSpec {
   readonly requires: readonly string[];
   readonly wants: readonly string[];
   readonly pull: 'missing' | 'always' | 'never';
+  /** Run by `keel update` inside the new deployment; undefined: only the unit's state gates an update. */
+  readonly healthCheck: HealthCheckSpec | undefined;
+  /** `keel update --auto` (keel-update.timer) may update it. */
+  readonly autoUpdate: boolean;
   /** Where the document starts. */
   readonly source: { readonly file: string; readonly line: number };
 }
@@ -128,6 +139,22 @@ function toUser(u: unknown): UserSpec | undefined {
   return { user, group };
 }
 
+function seconds(v: unknown, fallback: number): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') return parseDuration(v) ?? fallback;
+  return fallback;
+}
+
+function toHealthCheck(h: Raw | undefined): HealthCheckSpec | undefined {
+  if (h === undefined) return undefined;
+  return {
+    command: h['command'] as string[],
+    intervalSec: seconds(h['interval'], 5),
+    timeoutSec: seconds(h['timeout'], 10),
+    retries: (h['retries'] as number | undefined) ?? 3,
+  };
+}
+
 export function buildSpec(raw: Raw, source: { file: string; line: number }): ContainerSpec {
   const name = raw['name'] as string;
   const network = (raw['network'] as ContainerSpec['network'] | undefined) ?? 'host';
@@ -173,6 +200,8 @@ export function buildSpec(raw: Raw, source: { file: string; line: number }): Con
     requires: list('requires'),
     wants: list('wants'),
     pull: (raw['pull'] as ContainerSpec['pull'] | undefined) ?? 'missing',
+    healthCheck: toHealthCheck(raw['healthCheck'] as Raw | undefined),
+    autoUpdate: (raw['autoUpdate'] as boolean | undefined) ?? false,
     source: { file: source.file, line: source.line },
   };
   return deepFreeze(spec);

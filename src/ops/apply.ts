@@ -1,225 +1,151 @@
-// keel apply: manifests -> validated specs -> images (per pull policy) ->
-// rendered bundles -> transient units, in dependency order. Invariants:
-// every problem (including an ordering cycle) and every unit keel does not
-// own is reported before anything is pulled, rendered or started; a dry run
-// reads but changes nothing; a container whose rendered inputs and unit
-// properties equal keel's record of the running unit is left alone (no
-// restart); changed bundle inputs restart the unit in place (ExecStart names
-// the container's `active` slot link, so the restart runs the new slot);
-// changed unit properties re-create the transient unit.
+// keel apply and keel boot: manifests -> observed state -> a plan -> the
+// executor. Invariants: every manifest problem and every unit keel does not
+// own is reported before anything changes; a dry run observes exactly what a
+// real run observes (and runs the same checks) but creates nothing — not even
+// the store; a real run holds the containers mutex from observing to the last
+// outcome, so concurrent applies of the same input restart nothing twice;
+// `boot` runs the digests pinned by the last apply, never pulls, and leaves a
+// container whose image is missing to a background pull (ops/boot-pull.ts).
 
-import path from 'node:path';
 import { KeelError, isKeelError } from '../errors.ts';
-import { loadManifests, problemsError, startOrder, type ContainerSpec } from '../manifest/index.ts';
-import { storeName } from '../oci/reference.ts';
+import { loadManifests, problemsError, type ContainerSpec } from '../manifest/index.ts';
+import { planApply, type DesiredContainer, type ImageFacts, type ObservedContainer, type Plan, type PlannedAction } from '../plan/index.ts';
+import { managerNofileHardLimit, runcPath } from '../runtime/index.ts';
 import type { Store } from '../store/index.ts';
-import { SystemdClient, type UnitState } from '../systemd/index.ts';
+import { SystemdClient } from '../systemd/index.ts';
 import type { SourceOptions } from '../transport/index.ts';
+import { executePlan, type Outcome } from './execute.ts';
 import {
-  containerCgroupsPath, renderContainerUnit, runcPath, writeAppliedRecord, type AppliedRecord,
-} from '../runtime/index.ts';
-import { containerDir } from '../bundle/index.ts';
-import { managerNofileHardLimit } from '../runtime/index.ts';
-import { prepareRootfs, renderContainer } from './render.ts';
-import { ensureKeepAlive, ownedUnit, propertiesDigest, settle, unregister, withJournal } from './container-units.ts';
-
-export type ImageAction = 'cached' | 'pull' | 'pull-always' | 'missing-never';
-export type UnitAction = 'create' | 'keep' | 'start' | 'restart' | 'recreate' | 'check';
+  dependencyNodes, desiredContainer, knownContainers, observeContainers, storeImageFacts, type ObserveContext, type StoreView, withContainersLock,
+} from './observe.ts';
 
 export interface ApplyOptions {
   readonly files: readonly string[];
   readonly set?: Readonly<Record<string, string>> | undefined;
   readonly dryRun?: boolean | undefined;
+  /** Also remove containers keel created whose manifests are gone. */
+  readonly prune?: boolean | undefined;
+  /** Boot mode: pinned digests, no pulls, missing images left to a background pull. */
+  readonly boot?: boolean | undefined;
   readonly source: SourceOptions;
-  /** D-Bus address of the system bus (default: the client's default). */
   readonly busAddress?: string | undefined;
-  /** keel's applied records (default /run/keel/units). */
   readonly recordDir?: string | undefined;
   readonly runc?: string | undefined;
   readonly runcRoot?: string | undefined;
-  /** How long a Type=simple unit is watched after its start job (default 1000 ms). */
+  /** How long Type=simple units are watched after their start jobs (default 1000 ms, once for all). */
   readonly settleMs?: number | undefined;
-  /** Boot mode: a failed pull of a cached image falls back to the cache. */
-  readonly preferCache?: boolean | undefined;
   readonly log?: ((line: string) => void) | undefined;
   readonly signal?: AbortSignal | undefined;
-}
-
-export interface PlannedContainer {
-  readonly name: string;
-  readonly unit: string;
-  readonly image: string;
-  readonly imageAction: ImageAction;
-  readonly unitAction: UnitAction;
-}
-
-export interface AppliedContainer {
-  readonly name: string;
-  readonly unit: string;
-  readonly action: UnitAction;
-  readonly pulled: boolean;
-  readonly slot: string;
-  readonly inputsDigest: string;
-  readonly mainPid: number;
-  readonly activeState: string;
+  /** Boot: arranges the background pull of images that are missing. */
+  readonly waitImage?: ((actions: readonly PlannedAction[], client: SystemdClient) => Promise<void>) | undefined;
 }
 
 export interface ApplyResult {
   readonly dryRun: boolean;
-  readonly plan: readonly PlannedContainer[];
-  readonly applied: readonly AppliedContainer[];
+  readonly plan: Plan;
+  readonly outcomes: readonly Outcome[];
 }
 
-async function imageAction(store: Store, spec: ContainerSpec): Promise<ImageAction> {
-  const cached = (await store.getRef(storeName(spec.reference))) !== undefined;
-  if (spec.pull === 'always') return 'pull-always';
-  if (cached) return 'cached';
-  return spec.pull === 'never' ? 'missing-never' : 'pull';
-}
-
-function plannedUnitAction(state: UnitState | undefined): UnitAction {
-  if (state === undefined) return 'check';
-  return state.loadState === 'not-found' ? 'create' : 'check';
-}
-
-/** The plan line `keel apply --dry-run` prints for one container. */
-export function formatPlanLine(p: PlannedContainer): string {
-  const image = {
-    cached: 'image cached',
-    pull: 'pull (not in the store)',
-    'pull-always': 'pull (policy always)',
-    'missing-never': 'MISSING (policy never): apply will fail',
-  }[p.imageAction];
-  const unit = {
-    create: 'create and start the unit',
-    check: 'render; restart only if the inputs changed',
-    keep: 'keep', start: 'start', restart: 'restart', recreate: 're-create',
-  }[p.unitAction];
-  return `${p.unit.padEnd(24)} ${p.image}  [${image}; ${unit}]`;
-}
-
-export async function applyManifests(store: Store, options: ApplyOptions): Promise<ApplyResult> {
-  const log = options.log ?? (() => undefined);
-  const { specs, problems } = await loadManifests(options.files, { set: options.set });
+/** Loads and validates the manifests; E_SPEC_INVALID lists every problem. */
+export async function loadSpecs(files: readonly string[], set: Readonly<Record<string, string>> | undefined, allowEmpty: boolean): Promise<ContainerSpec[]> {
+  const { specs, problems } = await loadManifests(files, { set });
   if (problems.length > 0) throw problemsError(problems);
-  if (specs.length === 0) {
-    throw new KeelError('E_SPEC_INVALID', `no system containers in ${options.files.join(', ')}`, { hint: 'give manifest files or a directory of *.yaml' });
+  if (specs.length === 0 && !allowEmpty) {
+    throw new KeelError('E_SPEC_INVALID', `no system containers in ${files.join(', ')}`, { hint: 'give manifest files or a directory of *.yaml' });
   }
-  const hardNofile = await managerNofileHardLimit();
-  const ordered = startOrder(specs).map((spec) => {
-    if (hardNofile === undefined || spec.resources.nofile <= hardNofile) return spec;
-    log(`warning: ${spec.name}: resources.nofile ${spec.resources.nofile} is over the host's limit (${hardNofile}, PID 1's hard RLIMIT_NOFILE); using ${hardNofile}`);
-    return Object.freeze({ ...spec, resources: Object.freeze({ ...spec.resources, nofile: hardNofile }) });
-  });
-  const runc = options.runc ?? runcPath();
+  return specs;
+}
 
+/** Clamps resources.nofile to what PID 1 can give (runc cannot raise a hard limit above it). */
+async function clampNofile(specs: readonly ContainerSpec[], log: (line: string) => void): Promise<ContainerSpec[]> {
+  const hard = await managerNofileHardLimit();
+  return specs.map((spec) => {
+    if (hard === undefined || spec.resources.nofile <= hard) return spec;
+    log(`warning: ${spec.name}: resources.nofile ${spec.resources.nofile} is over the host's limit (${hard}, PID 1's hard RLIMIT_NOFILE); using ${hard}`);
+    return Object.freeze({ ...spec, resources: Object.freeze({ ...spec.resources, nofile: hard }) });
+  });
+}
+
+/** The first problem of a plan as an error (the command prints them all first). */
+export function planProblemsError(plan: Plan): KeelError {
+  const [first] = plan.problems;
+  if (first === undefined) return new KeelError('E_INTERNAL', 'no plan problems');
+  const more = plan.problems.length > 1 ? ` (and ${plan.problems.length - 1} more problem${plan.problems.length > 2 ? 's' : ''})` : '';
+  return new KeelError(first.code as never, `${first.message}${more}`, { ...(first.hint !== undefined ? { hint: first.hint } : {}), detail: { problems: plan.problems } });
+}
+
+/** Pulls what must be pulled before planning; a failed pull fails that container only (or falls back to the cache). */
+async function pullMissing(
+  store: Store, specs: readonly ContainerSpec[], facts: Map<string, ImageFacts>, options: ApplyOptions, log: (line: string) => void,
+): Promise<void> {
+  const done = new Map<string, Promise<ImageFacts>>();
+  for (const spec of specs) {
+    const f = facts.get(spec.name) as ImageFacts;
+    if (!f.pull) continue;
+    let p = done.get(f.name);
+    if (p === undefined) {
+      log(`pulling ${spec.image} for ${spec.name}`);
+      p = (async (): Promise<ImageFacts> => {
+        const { pullImage } = await import('./pull.ts'); // loaded only when needed
+        try {
+          const r = await pullImage(store, spec.image, { source: options.source, signal: options.signal });
+          return { name: f.name, source: 'registry', digest: r.digest, pull: false };
+        } catch (err) {
+          if (options.signal?.aborted) throw err;
+          if (f.digest !== undefined && isKeelError(err) && err.code.startsWith('E_REGISTRY_')) {
+            log(`warning: pulling ${spec.image} failed (${err.message}); using the cached image`);
+            return { ...f, source: 'store', pull: false };
+          }
+          const e = isKeelError(err) ? err : new KeelError('E_INTERNAL', String(err));
+          return { name: f.name, source: 'missing', pull: false, error: { code: e.code, message: e.message } };
+        }
+      })();
+      done.set(f.name, p);
+    }
+    facts.set(spec.name, await p);
+  }
+}
+
+export async function applyManifests(store: StoreView, options: ApplyOptions): Promise<ApplyResult> {
+  const log = options.log ?? (() => undefined);
+  const dryRun = options.dryRun === true;
+  const specs = await clampNofile(await loadSpecs(options.files, options.set, options.prune === true), log);
+  const runc = options.runc ?? runcPath();
   let client: SystemdClient | undefined;
   try {
-    try {
-      client = await SystemdClient.connect({ address: options.busAddress });
-    } catch (err) {
-      if (!options.dryRun) throw err;
-      log(`note: systemd is not reachable (${(err as Error).message}); unit states unknown`);
+    client = await SystemdClient.connect({ address: options.busAddress });
+  } catch (err) {
+    if (!dryRun) throw err;
+    log(`note: systemd is not reachable (${(err as Error).message}); unit states unknown`);
+  }
+  const ctx: ObserveContext = { store, client, recordDir: options.recordDir, runc, runcRoot: options.runcRoot };
+  const run = async (): Promise<ApplyResult> => {
+    const names = [...specs.map((s) => s.name), ...(options.prune === true ? await knownContainers(store.root, options.recordDir) : [])];
+    const observed = await observeContainers(ctx, names);
+    const facts = new Map<string, ImageFacts>();
+    for (const spec of specs) {
+      // Boot never reaches the network: "always" runs the pinned or cached image, a missing one waits.
+      facts.set(spec.name, await storeImageFacts(store, spec, observed.get(spec.name), options.boot === true));
     }
-    // 1. Refuse foreign units before anything changes.
-    const owned = new Map<string, { state: UnitState; record: AppliedRecord | undefined }>();
-    if (client) for (const spec of ordered) owned.set(spec.name, await ownedUnit(client, spec.name, spec.unit, options.recordDir));
-    // 2. The plan.
-    const plan: PlannedContainer[] = [];
-    for (const spec of ordered) {
-      plan.push({ name: spec.name, unit: spec.unit, image: spec.image, imageAction: await imageAction(store, spec), unitAction: plannedUnitAction(owned.get(spec.name)?.state) });
-    }
-    const never = plan.find((p) => p.imageAction === 'missing-never');
-    if (options.dryRun) return { dryRun: true, plan, applied: [] };
-    if (never) {
-      throw new KeelError('E_IMAGE_NOT_FOUND', `image ${never.image} of ${never.name} is not in the store and its pull policy is never`, {
-        hint: `pull it first: keel pull ${never.image}`,
-      });
-    }
-    if (client === undefined) throw new KeelError('E_INTERNAL', 'no systemd connection');
-    // 3. Images.
-    const pulled = new Set<string>();
-    const pulledImages = new Set<string>();
-    for (const p of plan) {
-      if (p.imageAction !== 'pull' && p.imageAction !== 'pull-always') continue;
-      const spec = ordered.find((s) => s.name === p.name) as ContainerSpec;
-      const image = storeName(spec.reference);
-      if (pulledImages.has(image)) {
-        pulled.add(spec.name);
-        continue;
-      }
-      try {
-        log(`pulling ${spec.image} for ${spec.name}`);
-        // Loaded only when needed: a boot from the cache never loads the registry client.
-        const { pullImage } = await import('./pull.ts');
-        await pullImage(store, spec.image, { source: options.source, signal: options.signal });
-        pulled.add(spec.name);
-        pulledImages.add(image);
-      } catch (err) {
-        const cached = (await store.getRef(storeName(spec.reference))) !== undefined;
-        if (!(options.preferCache && cached && isKeelError(err) && err.code.startsWith('E_REGISTRY_'))) throw err;
-        log(`warning: pulling ${spec.image} failed (${err.message}); using the cached image`);
-      }
-    }
-    // 4. Render and register, in order.
-    const applied: AppliedContainer[] = [];
-    for (const spec of ordered) {
-      options.signal?.throwIfAborted();
-      applied.push(await applyOne(store, client, spec, runc, pulled.has(spec.name), options, log));
-    }
-    return { dryRun: false, plan, applied };
+    // Foreign units are refused before anything is pulled.
+    const foreign = [...observed.values()].filter((o) => o.owner === 'foreign' && specs.some((s) => s.name === o.name));
+    if (!dryRun && foreign.length === 0) await pullMissing(store as Store, specs, facts, options, log);
+    const desired: DesiredContainer[] = [];
+    for (const spec of specs) desired.push(await desiredContainer(ctx, spec, facts.get(spec.name) as ImageFacts));
+    const nodes = dependencyNodes(specs, observed);
+    const plan = planApply({ intent: options.boot === true ? 'boot' : 'apply', desired, observed, nodes, prune: options.prune });
+    if (dryRun) return { dryRun, plan, outcomes: [] };
+    if (plan.problems.length > 0) throw planProblemsError(plan);
+    const outcomes = await executePlan(plan, {
+      store: store as Store, client: client as SystemdClient, runc, runcRoot: options.runcRoot, recordDir: options.recordDir,
+      desired: new Map(desired.map((d) => [d.spec.name, d])), observed: observed as ReadonlyMap<string, ObservedContainer>,
+      source: options.source, settleMs: options.settleMs, log, signal: options.signal, waitImage: options.waitImage,
+    });
+    return { dryRun, plan, outcomes };
+  };
+  try {
+    return dryRun ? await run() : await withContainersLock(store, run);
   } finally {
     await client?.close();
   }
-}
-
-async function applyOne(
-  store: Store, client: SystemdClient, spec: ContainerSpec, runc: string, pulled: boolean, options: ApplyOptions, log: (line: string) => void,
-): Promise<AppliedContainer> {
-  const rendered = await renderContainer(store, spec, { signal: options.signal, cgroupsPath: containerCgroupsPath(spec.name) });
-  await prepareRootfs(rendered.bundleDir);
-  const activeLink = path.join(containerDir(store.root, spec.name), 'active');
-  const props = renderContainerUnit(spec, { runc, root: options.runcRoot, bundleDir: activeLink });
-  const unitDigest = propertiesDigest(props);
-  const { state, record } = await ownedUnit(client, spec.name, spec.unit, options.recordDir);
-  const next: AppliedRecord = {
-    name: spec.name, unit: spec.unit, image: spec.image, imageDigest: rendered.imageDigest, inputsDigest: rendered.inputsDigest,
-    bundleDir: rendered.bundleDir, slot: rendered.slot, appliedAt: new Date().toISOString(), unitDigest, pending: true,
-  };
-  const prev = record;
-  let action: UnitAction;
-  if (state.loadState === 'not-found') action = 'create';
-  else if (prev?.unitDigest !== unitDigest) action = 'recreate';
-  else if (prev.pending || prev.inputsDigest !== rendered.inputsDigest || prev.bundleDir !== rendered.bundleDir) action = 'restart';
-  else if (['active', 'activating', 'reloading'].includes(state.activeState)) action = 'keep';
-  else action = 'start';
-
-  const settleMs = spec.notify ? 0 : (options.settleMs ?? 1000);
-  try {
-    if (action === 'recreate') {
-      log(`${spec.unit}: unit settings changed; re-creating it`);
-      await unregister(client, spec.unit);
-    }
-    if (action === 'create' || action === 'recreate') {
-      await writeAppliedRecord(next, options.recordDir);
-      await client.startTransientUnit(spec.unit, props, { mode: 'fail' });
-      if (settleMs > 0) await settle(client, spec.unit, settleMs, 0);
-    } else if (action === 'restart' || action === 'start') {
-      await writeAppliedRecord(next, options.recordDir);
-      if (state.activeState === 'failed') await client.resetFailedUnit(spec.unit);
-      const before = (await client.getUnitState(spec.unit)).nRestarts;
-      if (action === 'restart') await client.restartUnit(spec.unit);
-      else await client.startUnit(spec.unit);
-      if (settleMs > 0) await settle(client, spec.unit, settleMs, before);
-    }
-  } catch (err) {
-    throw await withJournal(err, spec.unit);
-  }
-  if (action !== 'keep') await writeAppliedRecord({ ...next, pending: false }, options.recordDir);
-  await ensureKeepAlive(client, spec.unit);
-  const after = await client.getUnitState(spec.unit);
-  return {
-    name: spec.name, unit: spec.unit, action, pulled, slot: rendered.slot, inputsDigest: rendered.inputsDigest,
-    mainPid: after.mainPid, activeState: after.activeState,
-  };
 }

@@ -1,47 +1,41 @@
-// The systemd side of a container, shared by apply, remove and boot: who owns
-// a unit, registering NAME.service plus its keep-alive slice, restarting in
-// place, and unregistering both. Invariants: keel only touches a unit that is
-// transient AND has keel's applied record (a host unit of the same name, or
-// someone else's transient unit, is E_UNIT_EXISTS); the service is started
-// before its keep-alive slice (the slice's Wants= would start it anyway);
-// removal stops the slice first, then the service, then resets a failed
-// state so systemd collects both; a failed start carries the journal's last
-// lines.
+// The systemd side of a container, as the executor drives it: registering
+// NAME.service together with its keep-alive slice, watching units settle,
+// stopping and waiting for systemd to collect them, and adding the journal's
+// last lines to a failure. Invariants: the service and its keep-alive slice
+// are created in ONE call with the slice started first (its Wants= names the
+// service), so systemd can never collect a service whose process exits at
+// once — it stays registered and startable; removal stops the slice and the
+// service, resets a failed state, and accepts a unit that stays loaded only
+// because another unit is ordered after it (a tombstone record keeps the name
+// keel's); a failed start carries the journal's last lines.
 
-import { createHash } from 'node:crypto';
 import { KeelError, isKeelError } from '../errors.ts';
+import { journalTail } from '../runtime/index.ts';
 import {
-  keepAliveSliceName, renderKeepAliveProperties, type SystemdClient, type UnitProperties, type UnitState,
+  keepAliveSliceName, renderKeepAliveProperties, type PendingJob, type SystemdClient, type UnitProperties, type UnitState,
 } from '../systemd/index.ts';
-import { journalTail, readAppliedRecord, type AppliedRecord } from '../runtime/index.ts';
 
-export interface Owned {
-  readonly state: UnitState;
-  readonly record: AppliedRecord | undefined;
+/** Registers `unit` with `props` and its keep-alive slice, and queues its start. */
+export async function enqueueCreate(client: SystemdClient, unit: string, props: UnitProperties): Promise<PendingJob> {
+  return client.enqueueStartWithKeepAlive(unit, props, keepAliveSliceName(unit), renderKeepAliveProperties(unit), { mode: 'fail' });
 }
 
-/** The unit's state and keel's record; E_UNIT_EXISTS when a unit of that name is not keel's. */
-export async function ownedUnit(client: SystemdClient, name: string, unit: string, recordDir: string | undefined): Promise<Owned> {
-  const state = await client.getUnitState(unit);
-  const record = await readAppliedRecord(name, recordDir);
-  if (state.loadState === 'not-found') return { state, record };
-  if (!state.transient || record === undefined || record.unit !== unit) {
-    const what = state.loadState === 'masked' ? 'is masked' : state.transient ? 'is a transient unit keel did not create' : `is a unit file on this host (${state.fragmentPath || state.loadState})`;
-    throw new KeelError('E_UNIT_EXISTS', `${unit} ${what}; keel will not replace it`, {
-      detail: { unit, loadState: state.loadState, transient: state.transient, fragmentPath: state.fragmentPath },
-      hint: `rename the container, or stop and disable the host's ${unit} (systemctl disable --now ${unit}; systemctl unmask ${unit} if masked)`,
-    });
-  }
-  return { state, record };
+/**
+ * Queues a start or restart of a registered unit. Its keep-alive slice is
+ * made active first (a new one if systemd collected it), so the unit cannot
+ * be collected in between — not even when a failed state is reset here.
+ */
+export async function enqueueStart(client: SystemdClient, unit: string, kind: 'start' | 'restart'): Promise<PendingJob> {
+  const slice = keepAliveSliceName(unit);
+  const s = await client.getUnitState(slice);
+  if (!s.transient) await client.startTransientUnit(slice, renderKeepAliveProperties(unit), { mode: 'fail' });
+  else if (s.activeState !== 'active') await client.startUnit(slice);
+  const u = await client.getUnitState(unit);
+  if (u.activeState === 'failed') await resetFailed(client, unit);
+  return client.enqueue(kind, unit);
 }
 
-/** A stable digest of a unit's properties (what cannot change without re-creating the transient unit). */
-export function propertiesDigest(props: UnitProperties): string {
-  const json = JSON.stringify(props, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
-  return `sha256:${createHash('sha256').update(json).digest('hex')}`;
-}
-
-/** Adds the journal's last lines to a failed job's error. */
+/** Adds the journal's last lines (and the exit status) to a failed job's error. */
 export async function withJournal(err: unknown, unit: string): Promise<unknown> {
   if (!(err instanceof KeelError) || !err.code.startsWith('E_UNIT_')) return err;
   const tail = await journalTail(unit, 15);
@@ -59,72 +53,91 @@ export async function withJournal(err: unknown, unit: string): Promise<unknown> 
   });
 }
 
-/** Starts the keep-alive slice unless it is already active. */
-export async function ensureKeepAlive(client: SystemdClient, unit: string): Promise<void> {
-  const slice = keepAliveSliceName(unit);
-  const state = await client.getUnitState(slice);
-  // LoadUnit shows any slice name as "loaded" (slices need no file); only a transient one is keel's.
-  if (state.transient && state.activeState === 'active') return;
-  if (state.transient) {
-    await client.startUnit(slice);
-    return;
-  }
-  await client.startTransientUnit(slice, renderKeepAliveProperties(unit), { mode: 'fail' });
+function startFailed(unit: string, state: UnitState, what: string): KeelError {
+  const status = state.execMainStatus !== undefined && state.execMainStatus !== 0 ? ` with status ${state.execMainStatus}` : '';
+  return new KeelError('E_UNIT_FAILED', `${unit} ${what}: its container exited${status}`, {
+    detail: {
+      unit, jobResult: 'done', activeState: state.activeState, subState: state.subState, result: state.result,
+      execMainStatus: state.execMainStatus, nRestarts: state.nRestarts,
+    },
+  });
+}
+
+/** True when the unit's container has failed since `before` (restarts counted then). */
+export function hasFailed(state: UnitState, restartsBefore: number): boolean {
+  return state.activeState === 'failed' || state.subState === 'auto-restart' || state.nRestarts > restartsBefore
+    || (state.activeState === 'inactive' && state.result !== undefined && state.result !== 'success');
 }
 
 /**
  * After a start job is "done", a Type=simple service may still fail a moment
- * later (runc cannot exec the command). Watches it for `settleMs`.
+ * later (runc cannot exec the command). Watches it for `settleMs`; callers
+ * watch many units at once, so the window is paid once per command.
  */
-export async function settle(client: SystemdClient, unit: string, settleMs: number, restartsBefore: number): Promise<UnitState> {
+export async function settle(client: SystemdClient, unit: string, settleMs: number, restartsBefore: number, what = 'started'): Promise<UnitState> {
   const deadline = Date.now() + settleMs;
   let state = await client.getUnitState(unit);
   for (;;) {
-    const failed = state.activeState === 'failed' || state.subState === 'auto-restart' || state.nRestarts > restartsBefore
-      || (state.activeState === 'inactive' && state.result !== 'success');
-    if (failed) {
-      throw new KeelError('E_UNIT_FAILED', `${unit} started but its container exited at once`, {
-        detail: {
-          unit, jobResult: 'done', activeState: state.activeState, subState: state.subState, result: state.result,
-          execMainStatus: state.execMainStatus, nRestarts: state.nRestarts,
-        },
-      });
-    }
+    if (hasFailed(state, restartsBefore)) throw startFailed(unit, state, `${what} but`);
     if (Date.now() >= deadline) return state;
     await new Promise((r) => setTimeout(r, 100));
     state = await client.getUnitState(unit);
   }
 }
 
-async function stopIgnoringMissing(client: SystemdClient, unit: string): Promise<void> {
+/** Resets a failed unit (ignoring one that is gone); needed before systemd collects it, or to start it afresh. */
+export async function resetFailed(client: SystemdClient, unit: string): Promise<void> {
+  await client.resetFailedUnit(unit).catch((err: unknown) => {
+    if (!isKeelError(err, 'E_UNIT_NOT_FOUND') && !isKeelError(err, 'E_SYSTEMD_REFUSED')) throw err;
+  });
+}
+
+async function enqueueStopIgnoringMissing(client: SystemdClient, unit: string): Promise<PendingJob | undefined> {
   try {
-    await client.stopUnit(unit, { mode: 'replace' });
+    return await client.enqueue('stop', unit);
   } catch (err) {
-    if (!isKeelError(err, 'E_UNIT_NOT_FOUND')) throw err;
+    if (isKeelError(err, 'E_UNIT_NOT_FOUND')) return undefined;
+    throw err;
   }
 }
 
-/** Stops the keep-alive slice and the service, resets a failed state, and waits until systemd collected both. */
-export async function unregister(client: SystemdClient, unit: string, waitMs = 10_000): Promise<void> {
+/** Queues the stop of each unit's keep-alive slice and of the unit, all at once (systemd orders them). */
+export async function stopUnits(client: SystemdClient, units: readonly string[]): Promise<void> {
+  const jobs: PendingJob[] = [];
+  for (const unit of units) {
+    const slice = await enqueueStopIgnoringMissing(client, keepAliveSliceName(unit));
+    const service = await enqueueStopIgnoringMissing(client, unit);
+    for (const j of [slice, service]) if (j !== undefined) jobs.push(j);
+  }
+  const results = await Promise.allSettled(jobs.map((j) => j.done));
+  const failed = results.find((r) => r.status === 'rejected' && !isKeelError(r.reason, 'E_UNIT_NOT_FOUND') && !isKeelError(r.reason, 'E_UNIT_CANCELED'));
+  if (failed?.status === 'rejected') throw failed.reason;
+}
+
+/** How a stopped unit ended: collected by systemd, or kept loaded (inactive) by another unit's reference. */
+export type Collected = 'gone' | 'referenced';
+
+/**
+ * Waits until systemd collected the stopped unit and its slice. A unit still
+ * loaded but inactive after `waitMs` is kept by a reference from another unit
+ * (After=, Wants=): that is reported, not an error. Still active: E_UNIT_EXISTS.
+ */
+export async function waitCollected(client: SystemdClient, unit: string, waitMs = 5000): Promise<Collected> {
   const slice = keepAliveSliceName(unit);
-  await stopIgnoringMissing(client, slice);
-  await stopIgnoringMissing(client, unit);
   const deadline = Date.now() + waitMs;
   for (;;) {
     const [s, u] = await Promise.all([client.getUnitState(slice), client.getUnitState(unit)]);
     // Gone: the service is not-found; the slice is not-found or a file-less, non-transient stand-in
     // (LoadUnit itself loads any slice name).
     const sliceGone = s.loadState === 'not-found' || !s.transient;
-    if (sliceGone && u.loadState === 'not-found') return;
-    for (const st of [s, u]) {
-      if (st.loadState !== 'not-found' && st.activeState === 'failed') await client.resetFailedUnit(st.name).catch(() => undefined);
-    }
+    if (sliceGone && u.loadState === 'not-found') return 'gone';
+    for (const st of [s, u]) if (st.loadState !== 'not-found' && st.activeState === 'failed') await resetFailed(client, st.name);
     if (Date.now() >= deadline) {
+      if (sliceGone && ['inactive', 'failed'].includes(u.activeState) && !u.hasJob) return 'referenced';
       const left = [sliceGone ? undefined : s, u].filter((x) => x !== undefined && x.loadState !== 'not-found') as UnitState[];
-      const names = left.map((x) => `${x.name} (${x.activeState})`);
-      throw new KeelError('E_UNIT_EXISTS', `${names.join(' and ')} stayed loaded after being stopped: another unit still refers to it`, {
+      throw new KeelError('E_UNIT_EXISTS', `${left.map((x) => `${x.name} (${x.activeState})`).join(' and ')} did not stop`, {
         detail: { unit },
-        hint: `see systemctl list-dependencies --reverse ${unit}; stop or remove the units that require it, then apply again`,
+        hint: `see systemctl status ${unit} and systemctl list-jobs`,
       });
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -5,7 +5,7 @@
 
 import { pruneUnusedRootfs } from '../bundle/index.ts';
 import type { Store, StoreProblem } from '../store/index.ts';
-import { layersInUse } from './render.ts';
+import { collectInUse } from '../bundle/index.ts';
 
 export interface PruneResult {
   readonly blobs: number;
@@ -17,7 +17,8 @@ export interface PruneResult {
 export async function pruneStore(store: Store): Promise<PruneResult> {
   return store.withExclusiveLock(async () => {
     const trees = await pruneUnusedRootfs(store.root);
-    const result = await store.prune({ keepLayers: await layersInUse(store) });
+    const inUse = await collectInUse(store.root);
+    const result = await store.prune({ keepLayers: inUse.diffIds, keepImages: inUse.images });
     return { ...result, rootfs: trees.length };
   });
 }

@@ -70,6 +70,28 @@ export async function pullImage(store: Store, input: string, options: PullOption
   }
 }
 
+/**
+ * The platform manifest digest `input` names at its source now, without
+ * storing anything: what `keel update --dry-run` compares with the running
+ * deployment.
+ */
+export async function resolveImage(input: string, options: Pick<PullOptions, 'source' | 'platform'>): Promise<{ name: string; digest: Digest }> {
+  const ref = parseReference(input);
+  const name = storeName(ref);
+  const source = openSource(ref, options.source);
+  try {
+    const wanted = options.platform ?? hostPlatform();
+    const top = await source.getManifest();
+    const doc = parseManifestDocument(top.bytes, top.mediaType);
+    if (doc.kind !== 'index') return { name, digest: top.digest };
+    const entry = doc.manifests.find((m) => platformMatches(m.platform, wanted));
+    if (!entry) throw new KeelError('E_PLATFORM_NOT_FOUND', `${name} has no image for ${formatPlatform(wanted)}`);
+    return { name, digest: entry.digest };
+  } finally {
+    await source.close();
+  }
+}
+
 async function pullFrom(store: Store, source: ImageSource, name: string, options: PullOptions): Promise<PullResult> {
   const wanted = options.platform ?? hostPlatform();
   const top = await source.getManifest();

@@ -15,10 +15,19 @@ import { readStoredImage, stackableLayers } from './stored-image.ts';
 export type { RenderResult } from '../bundle/index.ts';
 export { activeBundle, removeContainerBundles, prepareRootfs, releaseRootfs, pruneUnusedRootfs } from '../bundle/index.ts';
 
-export async function renderContainer(store: Store, spec: ContainerSpec, options: RenderOptions = {}): Promise<RenderResult> {
+export interface RenderContainerOptions extends RenderOptions {
+  /** Render this manifest digest (a deployment's pin) instead of what the store's ref names now. */
+  readonly digest?: Digest | undefined;
+  readonly mediaType?: string | undefined;
+}
+
+export async function renderContainer(store: Store, spec: ContainerSpec, options: RenderContainerOptions = {}): Promise<RenderResult> {
   return store.withSharedLock(async () => {
     const name = storeName(spec.reference);
-    const descriptor = await store.getRef(name);
+    const ref = await store.getRef(name);
+    const descriptor = options.digest === undefined || ref?.digest === options.digest
+      ? ref
+      : { mediaType: options.mediaType ?? '', digest: options.digest, size: 0 };
     if (descriptor === undefined) {
       throw new KeelError('E_IMAGE_NOT_FOUND', `image ${name} of container ${spec.name} is not in the store at ${store.root}`, {
         detail: { name, container: spec.name },
@@ -27,7 +36,7 @@ export async function renderContainer(store: Store, spec: ContainerSpec, options
     }
     const image = await readStoredImage(store, name, descriptor);
     const layers = await stackableLayers(store, image);
-    return renderBundle(store.root, spec, { name, digest: descriptor.digest, config: image.config, layers }, options);
+    return renderBundle(store.root, spec, { name, digest: descriptor.digest, mediaType: image.manifest.mediaType, config: image.config, layers }, options);
   });
 }
 

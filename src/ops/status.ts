@@ -11,7 +11,21 @@ import { KeelError, errnoCode } from '../errors.ts';
 import { readBundleRecord } from '../bundle/index.ts';
 import { listAppliedRecords, readAppliedRecord, type AppliedRecord } from '../runtime/index.ts';
 import { SystemdClient } from '../systemd/index.ts';
+import { SLOTS, activeSlot, slotDir } from '../bundle/index.ts';
 import { activeBundle } from './render.ts';
+
+async function deploymentsOf(root: string, name: string): Promise<ContainerStatus['deployments']> {
+  const active = await activeSlot(root, name).catch(() => undefined);
+  const out: Array<ContainerStatus['deployments'][number]> = [];
+  for (const slot of SLOTS) {
+    const dir = slotDir(root, name, slot);
+    const r = await readBundleRecord(dir).catch(() => undefined);
+    if (r === undefined) continue;
+    const renderedAt = await fs.stat(path.join(dir, 'keel-bundle.json')).then((st) => st.mtime.toISOString(), () => undefined);
+    out.push({ slot, active: slot === active, image: r.image.name, imageDigest: r.image.digest, renderedAt });
+  }
+  return out;
+}
 
 export interface ContainerStatus {
   readonly name: string;
@@ -29,6 +43,10 @@ export interface ContainerStatus {
   readonly restarts: number;
   /** False when a unit of that name exists but keel did not create it. */
   readonly keel: boolean;
+  /** Both deployment slots (the active one and the rollback target), when rendered. */
+  readonly deployments: ReadonlyArray<{
+    readonly slot: string; readonly active: boolean; readonly image: string; readonly imageDigest: string; readonly renderedAt: string | undefined;
+  }>;
 }
 
 export interface StatusOptions {
@@ -56,7 +74,7 @@ async function imageOf(root: string, name: string, record: AppliedRecord | undef
 }
 
 export async function containerStatus(options: StatusOptions, name?: string): Promise<ContainerStatus[]> {
-  const records = await listAppliedRecords(options.recordDir);
+  const records = (await listAppliedRecords(options.recordDir)).filter((r) => !r.removed);
   let names: string[];
   if (name !== undefined) names = [name];
   else names = [...new Set([...records.map((r) => r.name), ...(await renderedNames(options.root))])].sort();
@@ -65,18 +83,20 @@ export async function containerStatus(options: StatusOptions, name?: string): Pr
     const out: ContainerStatus[] = [];
     for (const n of names) {
       const unit = `${n}.service`;
-      const record = await readAppliedRecord(n, options.recordDir);
+      const raw = await readAppliedRecord(n, options.recordDir);
+      const record = raw?.removed ? undefined : raw;
       const state = await client.getUnitState(unit);
       const keel = state.loadState === 'not-found' || (state.transient && record !== undefined);
       const img = await imageOf(options.root, n, record);
-      if (name !== undefined && state.loadState === 'not-found' && record === undefined && img.slot === undefined) {
-        throw new KeelError('E_UNIT_NOT_FOUND', `keel has no system container named ${n}`, { hint: 'see keel status for the list' });
+      if (name !== undefined && (state.loadState === 'not-found' || !keel) && record === undefined && img.slot === undefined) {
+        throw new KeelError('E_CONTAINER_NOT_FOUND', `keel has no system container named ${n}`, { hint: 'see keel status for the list' });
       }
       const since = ['active', 'activating', 'reloading', 'deactivating'].includes(state.activeState) ? state.activeEnterTimestamp : state.inactiveEnterTimestamp;
       out.push({
         name: n, unit, image: img.image, imageDigest: img.digest, slot: img.slot,
         loadState: state.loadState, activeState: state.activeState, subState: state.subState, result: state.result,
         mainPid: state.mainPid, since: since?.toISOString(), restarts: state.nRestarts, keel,
+        deployments: await deploymentsOf(options.root, n),
       });
     }
     return out;

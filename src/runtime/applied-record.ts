@@ -27,8 +27,16 @@ export interface AppliedRecord {
   readonly appliedAt: string;
   /** Digest of the unit's StartTransientUnit properties (a change needs a new transient unit). */
   readonly unitDigest?: string | undefined;
+  /** Each unit property's value as JSON (names what changed when unitDigest differs). */
+  readonly unitSettings?: Readonly<Record<string, string>> | undefined;
   /** True from just before a (re)start until it succeeded: the unit may still run older inputs. */
   readonly pending?: boolean | undefined;
+  /**
+   * A tombstone: the container was removed, but systemd keeps its inactive
+   * unit loaded because another unit is ordered after it (After=/Wants=).
+   * Keeps the name keel's, so a later apply may re-create it.
+   */
+  readonly removed?: boolean | undefined;
 }
 
 function recordPath(dir: string, name: string): string {

@@ -37,11 +37,15 @@ export function containerServiceSettings(spec: ContainerSpec, o: ContainerUnitOp
   const r = spec.resources;
   return {
     description: spec.description,
-    execStart: runArgv(o, spec.name, o.bundleDir),
+    // notify: the container talks to systemd's notify socket itself (config.json
+    // binds it, bundle/container-config.ts), so runc must NOT proxy it: runc
+    // 1.1 waits for READY=1 before it reaps, and a payload that dies at start
+    // then hangs the unit in "activating" until TimeoutStartSec (issue 8).
+    // Without the proxy runc exits with the payload's status at once.
+    execStart: spec.notify ? ['/usr/bin/env', '-u', 'NOTIFY_SOCKET', ...runArgv(o, spec.name, o.bundleDir)] : runArgv(o, spec.name, o.bundleDir),
     type: spec.notify ? 'notify' : 'simple',
-    // runc (the main process) relays the payload's READY=1 from its own pid
-    // (verified with runc 1.1.5: MainPID stays runc), so "main" is enough.
-    ...(spec.notify ? { notifyAccess: 'main' as const } : {}),
+    // The sender is the payload, inside the unit's cgroup but not its main pid (runc).
+    ...(spec.notify ? { notifyAccess: 'all' as const } : {}),
     syslogIdentifier: spec.name,
     restart: spec.restart.policy,
     restartDelayMs: Math.round(spec.restart.delaySec * 1000),

@@ -29,8 +29,13 @@ interface PruneTarget extends BlobReader {
   listRefs(): Promise<Array<{ name: string; descriptor: Descriptor }>>;
 }
 
-export async function pruneStore(store: PruneTarget, layout: Layout, keepLayers: Iterable<Digest> | undefined): Promise<PruneResult> {
-  const reach = await collectReachable(store, await store.listRefs(), true);
+export async function pruneStore(
+  store: PruneTarget, layout: Layout, keepLayers: Iterable<Digest> | undefined, keepImages: readonly Descriptor[] = [],
+): Promise<PruneResult> {
+  // Images a deployment slot pins are kept like tagged ones (a re-render or rollback reads them), if still present.
+  const pinned: Array<{ name: string; descriptor: Descriptor }> = [];
+  for (const d of keepImages) if (await store.hasBlob(d.digest)) pinned.push({ name: `pinned ${d.digest}`, descriptor: d });
+  const reach = await collectReachable(store, [...(await store.listRefs()), ...pinned], true);
   const keep = new Set<string>(reach.layers);
   for (const d of keepLayers ?? []) keep.add(d);
   let blobs = 0;

@@ -368,6 +368,15 @@ export class Store {
     return this.#locks.withShared(fn);
   }
 
+  /**
+   * Runs `fn` holding the containers mutex: commands that change system
+   * containers (apply, boot, update, rollback, remove) observe, plan and act
+   * one at a time, so two applies of the same input cannot both restart.
+   */
+  withContainersLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#locks.withLock('containers', fn);
+  }
+
   /** Runs `fn` with the store's exclusive lock (prune); waits for shared holders to finish. */
   withExclusiveLock<T>(fn: () => Promise<T>): Promise<T> {
     return this.#locks.withExclusive(fn);
@@ -384,7 +393,7 @@ export class Store {
    * under the exclusive lock. Aborts with E_STORE_CORRUPT, deleting nothing,
    * if a referenced manifest or config cannot be read.
    */
-  prune(options: { keepLayers?: Iterable<Digest> | undefined } = {}): Promise<PruneResult> {
-    return this.withExclusiveLock(() => pruneStore(this, this.#layout, options.keepLayers));
+  prune(options: { keepLayers?: Iterable<Digest> | undefined; keepImages?: readonly Descriptor[] | undefined } = {}): Promise<PruneResult> {
+    return this.withExclusiveLock(() => pruneStore(this, this.#layout, options.keepLayers, options.keepImages));
   }
 }

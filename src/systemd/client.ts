@@ -67,6 +67,22 @@ export interface UnitState {
   readonly transient: boolean;
   readonly description: string;
   readonly controlGroup: string;
+  /** Units that Require=/BindsTo= this one (reverse dependencies systemd tracks). */
+  readonly requiredBy: readonly string[];
+  /** Units that Wants= this one. */
+  readonly wantedBy: readonly string[];
+  /** Units this one is ordered before (its own Before= and others' After= on it). */
+  readonly before: readonly string[];
+  /** True while a job for the unit is queued or running. */
+  readonly hasJob: boolean;
+}
+
+/** A job systemd has queued; `done` settles when its JobRemoved arrives (never rejects unhandled). */
+export interface PendingJob {
+  readonly unit: string;
+  /** The job's object path; "" when no job was needed (the unit was already in the wanted state). */
+  readonly job: string;
+  readonly done: Promise<JobOutcome>;
 }
 
 export interface JobOutcome {
@@ -81,6 +97,8 @@ export interface JobOutcome {
 interface FinishedJob {
   readonly unit: string;
   readonly result: string;
+  /** Order of arrival (JobRemoved signals seen on this connection). */
+  readonly seq: number;
 }
 
 interface JobWaiter {
@@ -90,6 +108,19 @@ interface JobWaiter {
 function str(value: unknown): string {
   const v = unvariant(value);
   return typeof v === 'string' ? v : '';
+}
+
+function strings(value: unknown): string[] {
+  const v = unvariant(value);
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** The id of a unit's Job property ((uo): 0 when there is none). */
+function jobId(value: unknown): number {
+  const v = unvariant(value);
+  if (!Array.isArray(v)) return 0;
+  const id = v[0];
+  return typeof id === 'number' ? id : typeof id === 'bigint' ? Number(id) : 0;
 }
 
 function num(value: unknown): number {
@@ -123,6 +154,7 @@ export class SystemdClient {
   #subscribed: Promise<void> | undefined;
   #waiters = new Map<string, JobWaiter>();
   #finished = new Map<string, FinishedJob>();
+  #seq = 0;
 
   private constructor(conn: BusConnection, jobTimeoutMs: number) {
     this.#conn = conn;
@@ -165,6 +197,54 @@ export class SystemdClient {
     });
     const mode = checkMode(options.mode ?? 'fail');
     return this.#runJob(name, 'starting', 'StartTransientUnit', 'ssa(sv)a(sa(sv))', [name, mode, this.#encode(properties), aux], options.jobTimeoutMs);
+  }
+
+  /**
+   * Creates `service` and a keep-alive `slice` whose Wants= names it in ONE
+   * call, and starts the slice (which starts the service): the service is
+   * referenced from its first instant, so systemd cannot collect it even if
+   * its process exits at once. Resolves when the jobs are queued; `done`
+   * settles with the service's own start job.
+   */
+  async enqueueStartWithKeepAlive(
+    service: string, properties: UnitProperties, slice: string, sliceProperties: UnitProperties, options: JobOptions = {},
+  ): Promise<PendingJob> {
+    parseUnitName(service, {}, 'transient unit name');
+    parseUnitName(slice, { types: ['slice'] }, 'keep-alive slice name');
+    const mode = checkMode(options.mode ?? 'fail');
+    await this.#subscribe();
+    const mark = this.#seq;
+    const started = performance.now();
+    await this.#manager('StartTransientUnit', `starting ${service}`, 'ssa(sv)a(sa(sv))',
+      [slice, mode, this.#encode(sliceProperties), [[service, this.#encode(properties)]]], service);
+    return this.#indirectJob(service, 'starting', mark, started, options.jobTimeoutMs);
+  }
+
+  /** Starts `unit`; when it pulls in `follower` (Wants=), returns the follower's job instead. */
+  async enqueueStartFollowing(unit: string, follower: string, options: JobOptions = {}): Promise<PendingJob> {
+    parseUnitName(unit);
+    parseUnitName(follower);
+    await this.#subscribe();
+    const mark = this.#seq;
+    const started = performance.now();
+    await this.#manager('StartUnit', `starting ${unit}`, 'ss', [unit, checkMode(options.mode ?? 'replace')], unit);
+    return this.#indirectJob(follower, 'starting', mark, started, options.jobTimeoutMs);
+  }
+
+  /** Creates and starts a transient unit, returning once the job is queued (its job may wait on others). */
+  async enqueueTransient(name: string, properties: UnitProperties, options: JobOptions = {}): Promise<PendingJob> {
+    parseUnitName(name, {}, 'transient unit name');
+    const mode = checkMode(options.mode ?? 'fail');
+    return this.#enqueueJob(name, 'starting', 'StartTransientUnit', 'ssa(sv)a(sa(sv))', [name, mode, this.#encode(properties), []], options.jobTimeoutMs);
+  }
+
+  /** Queues a start/stop/restart job and returns at once; `done` settles with the job. */
+  async enqueue(kind: 'start' | 'stop' | 'restart', name: string, options: JobOptions = {}): Promise<PendingJob> {
+    const member = { start: 'StartUnit', stop: 'StopUnit', restart: 'RestartUnit' }[kind];
+    const verb = { start: 'starting', stop: 'stopping', restart: 'restarting' }[kind];
+    parseUnitName(name);
+    const mode = checkMode(options.mode ?? 'replace');
+    return this.#enqueueJob(name, verb, member, 'ss', [name, mode], options.jobTimeoutMs);
   }
 
   async startUnit(name: string, options: JobOptions = {}): Promise<JobOutcome> {
@@ -214,6 +294,10 @@ export class SystemdClient {
       transient: unvariant(unit['Transient']) === true,
       description: str(unit['Description']),
       controlGroup: str(service['ControlGroup']),
+      requiredBy: [...strings(unit['RequiredBy']), ...strings(unit['BoundBy'])],
+      wantedBy: strings(unit['WantedBy']),
+      before: strings(unit['Before']),
+      hasJob: jobId(unit['Job']) !== 0,
     });
   }
 
@@ -271,7 +355,7 @@ export class SystemdClient {
     if (signal.interface !== MANAGER || signal.member !== 'JobRemoved' || signal.path !== MANAGER_PATH) return;
     const [, job, unit, result] = signal.body;
     if (typeof job !== 'string' || typeof unit !== 'string' || typeof result !== 'string') return;
-    const finished = { unit, result };
+    const finished = { unit, result, seq: ++this.#seq };
     const waiter = this.#waiters.get(job);
     if (waiter !== undefined) {
       waiter.finish(finished);
@@ -332,10 +416,44 @@ export class SystemdClient {
   }
 
   async #runJob(unit: string, verb: string, member: string, signature: string, body: unknown[], jobTimeoutMs: number | undefined): Promise<JobOutcome> {
+    return (await this.#enqueueJob(unit, verb, member, signature, body, jobTimeoutMs)).done;
+  }
+
+  async #enqueueJob(unit: string, verb: string, member: string, signature: string, body: unknown[], jobTimeoutMs: number | undefined): Promise<PendingJob> {
     const started = performance.now();
     await this.#subscribe();
     const [job] = await this.#manager(member, `${verb} ${unit}`, signature, body, unit);
     if (typeof job !== 'string') throw new KeelError('E_SYSTEMD_REFUSED', `${verb} ${unit}: ${member} returned no job`);
+    return this.#pending(unit, job, this.#finishJob(unit, verb, job, started, jobTimeoutMs));
+  }
+
+  #pending(unit: string, job: string, done: Promise<JobOutcome>): PendingJob {
+    done.catch(() => undefined); // settled by whoever awaits it; never an unhandled rejection
+    return Object.freeze({ unit, job, done });
+  }
+
+  /**
+   * The job another call queued for `unit` (a Wants= of the unit that was
+   * started): the unit's Job property while it runs, else its JobRemoved seen
+   * since `mark` (a signal sent before our call's reply arrives before it on
+   * the same connection), else no job was needed.
+   */
+  async #indirectJob(unit: string, verb: string, mark: number, started: number, jobTimeoutMs: number | undefined): Promise<PendingJob> {
+    const action = `reading the job of ${unit}`;
+    const [path] = await this.#manager('LoadUnit', action, 's', [unit], unit);
+    if (typeof path !== 'string') throw new KeelError('E_SYSTEMD_REFUSED', `${action}: LoadUnit returned no object path`);
+    const props = await this.#getAll(path, 'org.freedesktop.systemd1.Unit', action, unit);
+    const raw = unvariant(props['Job']);
+    const job = Array.isArray(raw) && typeof raw[1] === 'string' && jobId(raw) !== 0 ? raw[1] : undefined;
+    if (job !== undefined) return this.#pending(unit, job, this.#finishJob(unit, verb, job, started, jobTimeoutMs));
+    for (const [id, f] of this.#finished) {
+      if (f.unit === unit && f.seq > mark) return this.#pending(unit, id, this.#finishJob(unit, verb, id, started, jobTimeoutMs));
+    }
+    const state = await this.getUnitState(unit);
+    return this.#pending(unit, '', Promise.resolve(Object.freeze({ unit, job: '', jobResult: 'done' as const, state, elapsedMs: Math.round(performance.now() - started) })));
+  }
+
+  async #finishJob(unit: string, verb: string, job: string, started: number, jobTimeoutMs: number | undefined): Promise<JobOutcome> {
     const finished = await this.#waitJob(job, unit, verb, jobTimeoutMs ?? this.jobTimeoutMs);
     let state: UnitState | undefined;
     try {

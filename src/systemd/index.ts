@@ -2,7 +2,7 @@
 // the pure rendering of unit settings into D-Bus properties (properties.ts).
 
 export { SystemdClient } from './client.ts';
-export type { JobMode, JobOptions, JobOutcome, StartTransientOptions, SystemdClientOptions, UnitState } from './client.ts';
+export type { JobMode, JobOptions, JobOutcome, PendingJob, StartTransientOptions, SystemdClientOptions, UnitState } from './client.ts';
 export {
   UINT64_MAX,
   durationToUsec,

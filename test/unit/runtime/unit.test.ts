@@ -70,10 +70,15 @@ wants: [network-online.target]
     assert.deepEqual(p.get('Wants')?.value, ['network-online.target']);
   });
 
-  it('Type=notify with NotifyAccess=main only when the manifest says notify', () => {
+  it('notify: Type=notify, NotifyAccess=all, and runc started without NOTIFY_SOCKET (the payload talks to systemd itself)', () => {
     const p = byName(renderContainerUnit(spec(`${BASE}notify: true\n`), OPTS));
     assert.equal(p.get('Type')?.value, 'notify');
-    assert.equal(p.get('NotifyAccess')?.value, 'main');
+    assert.equal(p.get('NotifyAccess')?.value, 'all');
+    const [[, argv]] = p.get('ExecStart')?.value as [[string, string[], boolean]];
+    assert.deepEqual(argv.slice(0, 3), ['/usr/bin/env', '-u', 'NOTIFY_SOCKET']);
+    const plain = byName(renderContainerUnit(spec(BASE), OPTS));
+    assert.equal(plain.get('Type')?.value, 'simple');
+    assert.equal(plain.has('NotifyAccess'), false);
   });
 
   it('leaves limits out when the manifest has none, and renders the same bytes twice', () => {
