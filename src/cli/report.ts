@@ -22,6 +22,7 @@ function describe(o: Outcome): string {
   if (o.activeState !== undefined) facts.push(o.activeState);
   if (o.mainPid !== undefined && o.mainPid > 0) facts.push(`pid ${o.mainPid}`);
   if (o.slot !== undefined && o.action !== 'remove') facts.push(`slot ${o.slot}`);
+  if (o.pulled === true) facts.push('image pulled');
   return `${o.unit} ${o.result}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`;
 }
 

@@ -67,6 +67,8 @@ export interface Outcome {
   readonly mainPid?: number | undefined;
   readonly slot?: string | undefined;
   readonly imageDigest?: string | undefined;
+  /** The image was pulled for it in this run. */
+  readonly pulled?: boolean | undefined;
   readonly error?: { readonly code: string; readonly message: string; readonly hint?: string | undefined } | undefined;
 }
 
@@ -258,7 +260,8 @@ async function startContainers(ctx: ExecuteContext, actions: readonly PlannedAct
       continue;
     }
     await writeAppliedRecord({ ...s.p.record, pending: false }, ctx.recordDir);
-    out.push(await stateOutcome(ctx, s.p.action, PAST[s.p.action.action] ?? s.p.action.action, 'ok', { imageDigest: s.p.rendered.imageDigest }));
+    const pulled = ctx.desired.get(s.p.spec.name)?.image.source === 'registry';
+    out.push(await stateOutcome(ctx, s.p.action, PAST[s.p.action.action] ?? s.p.action.action, 'ok', { imageDigest: s.p.rendered.imageDigest, ...(pulled ? { pulled } : {}) }));
   }
   return out;
 }

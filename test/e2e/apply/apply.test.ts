@@ -124,7 +124,8 @@ describe('keel apply: the etcd example', () => {
   it('--dry-run prints the plan and changes nothing', async () => {
     const r = await keel('apply', '--dry-run', join(work, 'etcd.yaml'));
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /etcd\.service .*pull \(not in the store\); create and start the unit/);
+    assert.match(r.stdout, /^  \+ etcd\.service +create +new; pull \S+\/etcd:3\.4 \(not in the store\)$/m);
+    assert.match(r.stdout, /^1 to create$/m);
     assert.equal((await show('etcd.service', 'LoadState')).LoadState, 'not-found');
     assert.notEqual((await guest('test', '-e', `${ROOT}/containers/etcd`)).code, 0, 'a dry run rendered a bundle');
   });
@@ -209,7 +210,9 @@ describe('keel apply: the etcd example', () => {
   });
 
   it('keel status shows name, image, digest, state, pid, since and restarts', async () => {
-    const rows = JSON.parse(await ok(keel('status', '--json', 'etcd'), 'status')) as Array<Record<string, unknown>>;
+    const doc = JSON.parse(await ok(keel('status', '--json', 'etcd'), 'status')) as { version: number; containers: Array<Record<string, unknown>> };
+    assert.equal(doc.version, 1);
+    const rows = doc.containers;
     assert.equal(rows.length, 1);
     const row = rows[0] as Record<string, unknown>;
     assert.equal(row['name'], 'etcd');
@@ -220,6 +223,10 @@ describe('keel apply: the etcd example', () => {
     assert.ok(!Number.isNaN(Date.parse(String(row['since']))));
     assert.equal(typeof row['restarts'], 'number');
     assert.match(await ok(keel('status'), 'status table'), /^etcd\s+active\/running\s+\d+/m);
+    const deployments = row['deployments'] as Array<Record<string, unknown>>;
+    assert.equal(deployments.length, 1);
+    assert.deepEqual([deployments[0]?.['slot'], deployments[0]?.['active'], deployments[0]?.['imageDigest']], ['a', true, row['imageDigest']]);
+    assert.match(await ok(keel('status', 'etcd'), 'status etcd'), /deployments of etcd:\n.*SLOT.*\n\*\s+a\s+\S+etcd:3\.4\s+[0-9a-f]{12}/);
   });
 
   it('a changed input restarts the container on its other slot', async () => {
@@ -331,7 +338,7 @@ describe('keel remove', () => {
     assert.notEqual((await guest('runc', '--root', '/run/keel/runc', 'state', 'etcd')).code, 0);
     assert.notEqual((await guest('test', '-e', `${ROOT}/containers/etcd`)).code, 0);
     await ok(guest('test', '-d', `${DATA}/member`), 'etcd data dir kept');
-    assert.match((await keel('status', 'etcd')).stderr, /E_UNIT_NOT_FOUND/);
+    assert.match((await keel('status', 'etcd')).stderr, /E_CONTAINER_NOT_FOUND/);
     for (const name of ['second', 'first', 'slow']) await ok(keel('remove', name), `remove ${name}`);
     assert.equal((await ok(guest('runc', '--root', '/run/keel/runc', 'list', '-q'), 'runc list')).trim(), '');
     const again = await keel('remove', 'etcd');
