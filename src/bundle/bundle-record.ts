@@ -49,3 +49,28 @@ export async function readBundleRecord(bundleDir: string): Promise<BundleRecord 
   if (r.format !== BUNDLE_FORMAT) return undefined;
   return r;
 }
+
+/** keel-failed.json: written into a slot whose deployment failed an update's health gate (rendering the slot again removes it). */
+export const FAILED_MARK = 'keel-failed.json';
+
+export interface DeploymentFailure {
+  readonly at: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export async function markDeploymentFailed(bundleDir: string, failure: DeploymentFailure): Promise<void> {
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(path.join(bundleDir, FAILED_MARK), `${JSON.stringify(failure, null, 2)}\n`, { mode: 0o600 });
+}
+
+export async function readDeploymentFailure(bundleDir: string): Promise<DeploymentFailure | undefined> {
+  const bytes = await readIfExists(path.join(bundleDir, FAILED_MARK));
+  if (bytes === undefined) return undefined;
+  try {
+    const f = JSON.parse(bytes.toString('utf8')) as Partial<DeploymentFailure>;
+    return { at: String(f.at ?? ''), code: String(f.code ?? 'E_UPDATE_ROLLED_BACK'), message: String(f.message ?? '') };
+  } catch {
+    return { at: '', code: 'E_UPDATE_ROLLED_BACK', message: 'unreadable failure record' };
+  }
+}

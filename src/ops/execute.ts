@@ -20,7 +20,7 @@
 
 import path from 'node:path';
 import { KeelError, isKeelError } from '../errors.ts';
-import { activeBundle, setActiveSlot, slotDir, type Slot } from '../bundle/index.ts';
+import { activeBundle, markDeploymentFailed, setActiveSlot, slotDir, type Slot } from '../bundle/index.ts';
 import type { ContainerSpec } from '../manifest/index.ts';
 import type { ActionKind, DesiredContainer, ObservedContainer, Plan, PlannedAction } from '../plan/index.ts';
 import {
@@ -324,6 +324,9 @@ async function updateOne(ctx: ExecuteContext, a: PlannedAction): Promise<Outcome
     const reason = isKeelError(cause) ? `${cause.message} [${cause.code}]` : String(cause);
     if (oldSlot === undefined) return failed(a, cause);
     ctx.log(`${spec.unit}: the update to ${a.image?.to ?? 'the new deployment'} failed its health gate; rolling back to slot ${oldSlot}`);
+    await markDeploymentFailed(p.rendered.bundleDir, {
+      at: new Date().toISOString(), code: isKeelError(cause) ? cause.code : 'E_INTERNAL', message: reason.split('\n')[0] ?? '',
+    }).catch(() => undefined);
     await journalNote(spec.unit, `update failed its health gate and was rolled back to slot ${oldSlot} [E_UPDATE_ROLLED_BACK]: ${reason.split('\n')[0]}`);
     const back = await switchAndRestart(ctx, spec, oldSlot);
     const backOk = await back.job.done.then(() => true, () => false);

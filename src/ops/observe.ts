@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
-  SLOTS, activeSlot, canonicalJson, containerDir, containersRoot, plannedInputsDigest, readBundleRecord, slotDir, specInputs,
+  SLOTS, activeSlot, canonicalJson, containerDir, containersRoot, plannedInputsDigest, readBundleRecord, readDeploymentFailure, slotDir, specInputs,
   type Slot,
 } from '../bundle/index.ts';
 import { errnoCode, fsError } from '../errors.ts';
@@ -75,9 +75,10 @@ async function deployment(root: string, name: string, slot: Slot): Promise<Deplo
   const record = await readBundleRecord(dir).catch(() => undefined);
   if (record === undefined) return undefined;
   const mtime = await fs.stat(path.join(dir, 'keel-bundle.json')).then((s) => s.mtime.toISOString(), () => undefined);
+  const failed = await readDeploymentFailure(dir).catch(() => undefined);
   return Object.freeze({
     slot, imageName: record.image.name, imageDigest: record.image.digest, inputsDigest: record.inputsDigest,
-    spec: record.spec, renderedAt: mtime, mediaType: record.image.mediaType,
+    spec: record.spec, renderedAt: mtime, mediaType: record.image.mediaType, ...(failed !== undefined ? { failed } : {}),
   });
 }
 

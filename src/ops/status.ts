@@ -11,7 +11,7 @@ import { KeelError, errnoCode } from '../errors.ts';
 import { readBundleRecord } from '../bundle/index.ts';
 import { listAppliedRecords, readAppliedRecord, type AppliedRecord } from '../runtime/index.ts';
 import { SystemdClient } from '../systemd/index.ts';
-import { SLOTS, activeSlot, slotDir } from '../bundle/index.ts';
+import { SLOTS, activeSlot, readDeploymentFailure, slotDir } from '../bundle/index.ts';
 import { activeBundle } from './render.ts';
 
 async function deploymentsOf(root: string, name: string): Promise<ContainerStatus['deployments']> {
@@ -22,7 +22,8 @@ async function deploymentsOf(root: string, name: string): Promise<ContainerStatu
     const r = await readBundleRecord(dir).catch(() => undefined);
     if (r === undefined) continue;
     const renderedAt = await fs.stat(path.join(dir, 'keel-bundle.json')).then((st) => st.mtime.toISOString(), () => undefined);
-    out.push({ slot, active: slot === active, image: r.image.name, imageDigest: r.image.digest, renderedAt });
+    const failed = await readDeploymentFailure(dir).catch(() => undefined);
+    out.push({ slot, active: slot === active, image: r.image.name, imageDigest: r.image.digest, renderedAt, ...(failed ? { failed } : {}) });
   }
   return out;
 }
@@ -46,6 +47,8 @@ export interface ContainerStatus {
   /** Both deployment slots (the active one and the rollback target), when rendered. */
   readonly deployments: ReadonlyArray<{
     readonly slot: string; readonly active: boolean; readonly image: string; readonly imageDigest: string; readonly renderedAt: string | undefined;
+    /** Set when the deployment failed an update's health gate (keel rollback will not switch to it). */
+    readonly failed?: { readonly at: string; readonly code: string; readonly message: string } | undefined;
   }>;
 }
 

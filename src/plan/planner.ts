@@ -228,6 +228,10 @@ export function planRollback(input: NamedPlanInput): Plan {
       actions.push(action(name, 'fail', ['no previous deployment to switch back to (the other slot is empty)'], { code: 'E_ROLLBACK_UNAVAILABLE' }));
       continue;
     }
+    if (o.previous.failed !== undefined) {
+      actions.push(action(name, 'fail', [`the other deployment (slot ${o.previous.slot}, image ${shortDigest(o.previous.imageDigest)}) failed its health gate at ${o.previous.failed.at} [${o.previous.failed.code}]; keel does not switch back to it`], { code: 'E_ROLLBACK_UNAVAILABLE' }));
+      continue;
+    }
     const from: Digest = o.active.imageDigest;
     const to: Digest = o.previous.imageDigest;
     const reasons = [`slot ${o.active.slot} -> ${o.previous.slot}`, from === to ? `image ${shortDigest(to)} (unchanged)` : imageChange(from, to)];

@@ -84,6 +84,8 @@ export interface Deployment {
   readonly renderedAt?: string | undefined;
   /** The manifest's media type, to read a pinned digest back from the store. */
   readonly mediaType?: string | undefined;
+  /** Set when this deployment failed an update's health gate and was switched away from. */
+  readonly failed?: { readonly at: string; readonly code: string; readonly message: string } | undefined;
 }
 
 /** What systemd says about the container's unit. */

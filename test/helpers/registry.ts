@@ -25,6 +25,8 @@ export interface RegistryOptions {
   extraConfig?: string | undefined;
   /** How long to wait for `GET /v2/` (default 20 s). */
   readyTimeoutMs?: number | undefined;
+  /** Listen on this port (a registry started again where a stopped one was); default: a free one. */
+  port?: number | undefined;
 }
 
 const REGISTRY_BIN = '/usr/bin/docker-registry';
@@ -82,7 +84,7 @@ async function waitReady(host: string, child: ChildProcess, timeoutMs: number, l
 
 async function startOnce(opts: RegistryOptions): Promise<Registry> {
   const dataDir = await mkdtemp('/var/tmp/keel-registry-');
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const host = `127.0.0.1:${port}`;
   const configPath = join(dataDir, 'config.yml');
   await writeFile(configPath, configYaml(dataDir, port, opts.extraConfig));

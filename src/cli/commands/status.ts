@@ -39,8 +39,8 @@ rollback target): slot, image, digest, when rendered. --json prints
         if (r.deployments.length === 0) continue;
         process.stdout.write(`\ndeployments of ${r.name}:\n`);
         process.stdout.write(table(
-          ['', 'SLOT', 'IMAGE', 'DIGEST', 'RENDERED'],
-          r.deployments.map((d) => [d.active ? '*' : ' ', d.slot, d.image, shortDigest(d.imageDigest), d.renderedAt ?? '-']),
+          ['', 'SLOT', 'IMAGE', 'DIGEST', 'RENDERED', 'NOTE'],
+          r.deployments.map((d) => [d.active ? '*' : ' ', d.slot, d.image, shortDigest(d.imageDigest), d.renderedAt ?? '-', d.failed ? `failed its health gate [${d.failed.code}]` : '']),
         ));
       }
     }
