@@ -130,7 +130,7 @@ async function removeContainers(ctx: ExecuteContext, actions: readonly PlannedAc
         const prev = await readAppliedRecord(a.name, ctx.recordDir);
         await writeAppliedRecord({
           ...(prev ?? { name: a.name, unit: a.unit, image: '', imageDigest: '', inputsDigest: '', bundleDir: '', slot: '', appliedAt: new Date().toISOString() }),
-          removed: true,
+          removed: true, pending: true,
         }, ctx.recordDir);
       } else {
         await removeAppliedRecord(a.name, ctx.recordDir);

@@ -117,7 +117,9 @@ export async function observeContainer(ctx: ObserveContext, name: string): Promi
   for (const slot of SLOTS) deployments.set(slot, await deployment(root, name, slot));
   const activeDeployment = active === undefined ? undefined : deployments.get(active);
   const previous = active === undefined ? undefined : deployments.get(active === 'a' ? 'b' : 'a');
-  const applied = record === undefined || record.removed ? undefined : {
+  // A tombstone (removed, unit kept loaded by another unit's reference) still tells which unit
+  // properties the loaded unit has: re-applying the same manifest then just starts it again.
+  const applied = record === undefined ? undefined : {
     inputsDigest: record.inputsDigest, unitDigest: record.unitDigest, unitSettings: record.unitSettings, pending: record.pending,
   };
   if (ctx.client === undefined) {
