@@ -29,6 +29,7 @@ import {
 import type { Store } from '../store/index.ts';
 import type { JobOutcome, PendingJob, SystemdClient, UnitProperties } from '../systemd/index.ts';
 import type { SourceOptions } from '../transport/index.ts';
+import { abortable } from '../util/abortable.ts';
 import { enqueueCreate, enqueueStart, settle, stopUnits, waitCollected, withJournal } from './container-units.ts';
 import { healthGate } from './health.ts';
 import { containerUnitProperties, propertiesDigest, propertySettings } from './observe.ts';
@@ -108,6 +109,15 @@ async function stateOutcome(ctx: ExecuteContext, a: PlannedAction, result: strin
   };
 }
 
+/** Ctrl-C while systemd runs jobs keel queued: say which, and that the next run completes them. */
+function interrupted(err: unknown, units: readonly string[], what: string): KeelError {
+  const reason = isKeelError(err) ? err.message : 'interrupted';
+  return new KeelError('E_INTERRUPTED', `${reason}: the ${what} jobs of ${units.join(', ')} were queued and continue in systemd; keel's records say they are pending`, {
+    cause: err,
+    hint: 'keel status shows where they are; running the same command again completes them',
+  });
+}
+
 // ---- removal -------------------------------------------------------------
 
 async function removeContainers(ctx: ExecuteContext, actions: readonly PlannedAction[]): Promise<Outcome[]> {
@@ -117,8 +127,9 @@ async function removeContainers(ctx: ExecuteContext, actions: readonly PlannedAc
   });
   const out: Outcome[] = [];
   try {
-    await stopUnits(ctx.client, loaded.map((a) => a.unit));
+    await abortable(stopUnits(ctx.client, loaded.map((a) => a.unit)), ctx.signal);
   } catch (err) {
+    if (ctx.signal?.aborted) throw interrupted(err, loaded.map((a) => a.unit), 'stop');
     return actions.map((a) => failed(a, err));
   }
   for (const a of actions) {
@@ -239,7 +250,12 @@ async function startContainers(ctx: ExecuteContext, actions: readonly PlannedAct
       out.push(failed(p.action, await withJournal(err, p.spec.unit)));
     }
   }
-  const results = await Promise.allSettled(started.map((s) => s.job.done));
+  let results: Array<PromiseSettledResult<JobOutcome>>;
+  try {
+    results = await abortable(Promise.allSettled(started.map((s) => s.job.done)), ctx.signal);
+  } catch (err) {
+    throw interrupted(err, started.map((s) => s.p.spec.unit), 'start');
+  }
   const settling: Array<{ s: (typeof started)[number]; ok: Promise<unknown> }> = [];
   started.forEach((s, i) => {
     const r = results[i] as PromiseSettledResult<JobOutcome>;
@@ -250,7 +266,12 @@ async function startContainers(ctx: ExecuteContext, actions: readonly PlannedAct
     const settleMs = s.p.spec.notify ? 0 : (ctx.settleMs ?? 1000);
     settling.push({ s, ok: settleMs > 0 ? settle(ctx.client, s.p.spec.unit, settleMs, s.restartsBefore) : Promise.resolve() });
   });
-  const settled = await Promise.allSettled(settling.map((x) => x.ok));
+  let settled: Array<PromiseSettledResult<unknown>>;
+  try {
+    settled = await abortable(Promise.allSettled(settling.map((x) => x.ok)), ctx.signal);
+  } catch (err) {
+    throw interrupted(err, started.map((s) => s.p.spec.unit), 'start');
+  }
   for (let i = 0; i < settling.length; i++) {
     const { s } = settling[i] as (typeof settling)[number];
     const r = settled[i] as PromiseSettledResult<unknown>;
@@ -319,12 +340,13 @@ async function updateOne(ctx: ExecuteContext, a: PlannedAction): Promise<Outcome
   try {
     await healthGate(ctx.client, spec, job.done, restartsBefore, { windowMs: ctx.windowMs ?? 5000, runc: ctx.runc, runcRoot: ctx.runcRoot, signal: ctx.signal, log: ctx.log });
   } catch (err) {
-    if (ctx.signal?.aborted) throw err;
-    const cause = await withJournal(err, spec.unit);
+    const cause = ctx.signal?.aborted === true
+      ? new KeelError('E_INTERRUPTED', `${spec.unit}: interrupted during the health gate of the new deployment`)
+      : await withJournal(err, spec.unit);
     const reason = isKeelError(cause) ? `${cause.message} [${cause.code}]` : String(cause);
     if (oldSlot === undefined) return failed(a, cause);
     ctx.log(`${spec.unit}: the update to ${a.image?.to ?? 'the new deployment'} failed its health gate; rolling back to slot ${oldSlot}`);
-    await markDeploymentFailed(p.rendered.bundleDir, {
+    if (!isKeelError(cause, 'E_INTERRUPTED')) await markDeploymentFailed(p.rendered.bundleDir, {
       at: new Date().toISOString(), code: isKeelError(cause) ? cause.code : 'E_INTERNAL', message: reason.split('\n')[0] ?? '',
     }).catch(() => undefined);
     await journalNote(spec.unit, `update failed its health gate and was rolled back to slot ${oldSlot} [E_UPDATE_ROLLED_BACK]: ${reason.split('\n')[0]}`);
@@ -338,7 +360,7 @@ async function updateOne(ctx: ExecuteContext, a: PlannedAction): Promise<Outcome
     const stuck = await restartDependents(ctx, a.restartDependents, t0);
     return stateOutcome(ctx, a, `rolled back to slot ${oldSlot}`, 'failed', {
       error: {
-        code: 'E_UPDATE_ROLLED_BACK',
+        code: isKeelError(cause, 'E_INTERRUPTED') ? 'E_INTERRUPTED' : 'E_UPDATE_ROLLED_BACK',
         message: `${spec.unit}: the new deployment failed its health gate, so keel switched back to slot ${oldSlot}${backOk ? '' : ' (which did not start either)'}${stuck.length > 0 ? `; ${stuck.join(', ')} did not restart` : ''}: ${reason}`,
         hint: `see journalctl -u ${spec.unit}; fix the image or manifest and run keel update again`,
       },
