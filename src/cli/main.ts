@@ -95,7 +95,11 @@ function findCommand(argv: readonly string[]): { index: number; entry: CommandEn
 
 export async function main(argv: readonly string[], signal: AbortSignal): Promise<number> {
   const { index, entry, word } = findCommand(argv);
-  if (word !== undefined && entry === undefined) throw usageError(`unknown command ${JSON.stringify(word)}`);
+  if (word !== undefined && entry === undefined) {
+    const { didYouMean } = await import('../manifest/suggest.ts');
+    const hint = didYouMean(word, COMMANDS.map((c) => c.name));
+    throw new KeelError('E_USAGE', `unknown command ${JSON.stringify(word)}${hint ? `; ${hint}` : ''}`, { hint: `see 'keel --help'` });
+  }
   const command = await entry?.load();
 
   const specs = { ...GLOBAL_OPTIONS, ...(command?.options ?? {}) };
@@ -110,7 +114,14 @@ export async function main(argv: readonly string[], signal: AbortSignal): Promis
   try {
     parsed = parseArgs({ args: dashdash >= 0 ? args.slice(0, dashdash) : args, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw usageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''), command);
+    const message = (err as Error).message.replace(/\. To specify a positional.*$/s, '');
+    const unknown = /Unknown option '(--?[^']+)'/.exec(message)?.[1];
+    if (unknown !== undefined) {
+      const { didYouMean } = await import('../manifest/suggest.ts');
+      const hint = didYouMean(unknown.replace(/^--?/, ''), Object.keys(specs));
+      throw usageError(`unknown option ${unknown}${command ? ` for keel ${command.name}` : ''}${hint ? `; ${hint.replace(/did you mean (\S+)\?/, 'did you mean --$1?')}` : ''}`, command);
+    }
+    throw usageError(message, command);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (values.version) {
@@ -147,6 +158,13 @@ export async function run(): Promise<void> {
     process.stderr.write(`keel: error: Node.js ${process.versions.node} is too old; keel needs Node.js 24 or newer [E_USAGE]\n`);
     process.exitCode = 69;
     return;
+  }
+  // A reader that goes away (keel images | head) ends the command quietly, as ls and systemctl do.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
   }
   const controller = new AbortController();
   let signals = 0;

@@ -7,8 +7,11 @@
 import { execa } from 'execa';
 import { KeelError } from '../errors.ts';
 import { execArgv, runcPath, runcState } from '../runtime/index.ts';
+import { requireContainer } from './observe.ts';
 
 export interface ExecOptions {
+  /** keel's root: the name must be one of its containers. */
+  readonly root?: string | undefined;
   readonly runc?: string | undefined;
   readonly runcRoot?: string | undefined;
   readonly env?: readonly string[] | undefined;
@@ -18,6 +21,7 @@ export interface ExecOptions {
 
 export async function execInContainer(name: string, command: readonly string[], options: ExecOptions = {}): Promise<number> {
   if (command.length === 0) throw new KeelError('E_USAGE', 'keel exec needs a command after --', { hint: 'keel exec etcd -- etcdctl version' });
+  if (options.root !== undefined) await requireContainer(options.root, name);
   const o = { runc: options.runc ?? runcPath(), root: options.runcRoot };
   const state = await runcState(o, name);
   if (state === undefined || state.status !== 'running') {

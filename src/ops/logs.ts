@@ -5,10 +5,12 @@
 import { execa } from 'execa';
 import { journalArgv } from '../runtime/index.ts';
 import { parseUnitName } from '../systemd/index.ts';
+import { requireContainer } from './observe.ts';
 
-export async function showLogs(name: string, options: { follow?: boolean | undefined; lines?: number | undefined } = {}): Promise<number> {
+export async function showLogs(root: string, name: string, options: { follow?: boolean | undefined; lines?: number | undefined } = {}): Promise<number> {
   const unit = `${name}.service`;
   parseUnitName(unit, { types: ['service'] }, 'container name');
+  await requireContainer(root, name);
   const [cmd, ...args] = journalArgv(unit, options);
   const r = await execa(cmd as string, args, { stdio: 'inherit', reject: false });
   return r.exitCode ?? 1;

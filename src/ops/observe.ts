@@ -12,7 +12,7 @@ import {
   SLOTS, activeSlot, canonicalJson, containerDir, containersRoot, plannedInputsDigest, readBundleRecord, readDeploymentFailure, slotDir, specInputs,
   type Slot,
 } from '../bundle/index.ts';
-import { errnoCode, fsError } from '../errors.ts';
+import { KeelError, errnoCode, fsError } from '../errors.ts';
 import type { ContainerSpec } from '../manifest/index.ts';
 import { storeName } from '../oci/reference.ts';
 import { nodeFromSpec, type DependencyNode, type Deployment, type DesiredContainer, type ImageFacts, type ObservedContainer } from '../plan/index.ts';
@@ -92,6 +92,16 @@ export async function knownContainers(root: string, recordDir: string | undefine
   }
   const records = (await listAppliedRecords(recordDir)).filter((r) => !r.removed).map((r) => r.name);
   return [...new Set([...dirs, ...records])].sort();
+}
+
+/** E_CONTAINER_NOT_FOUND unless keel created a container of that name (logs, exec act on keel's containers only). */
+export async function requireContainer(root: string, name: string, recordDir?: string | undefined): Promise<void> {
+  const known = await knownContainers(root, recordDir);
+  if (!known.includes(name)) {
+    throw new KeelError('E_CONTAINER_NOT_FOUND', `no such system container: keel has no container named ${JSON.stringify(name)}`, {
+      detail: { name }, hint: 'keel status lists them',
+    });
+  }
 }
 
 function ownerOf(state: { loadState: string; transient: boolean; fragmentPath: string }, record: AppliedRecord | undefined, unit: string): { owner: 'keel' | 'foreign'; reason?: string } {

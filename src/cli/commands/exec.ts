@@ -17,8 +17,8 @@ Example:
   },
   minArgs: 1,
   maxArgs: 1,
-  async run({ values, positionals, rest }) {
+  async run({ global, values, positionals, rest }) {
     const env = Array.isArray(values.env) ? values.env : typeof values.env === 'string' ? [values.env] : [];
-    return execInContainer(positionals[0] as string, rest, { env, ...(values.tty === true ? { tty: true } : {}) });
+    return execInContainer(positionals[0] as string, rest, { root: global.root, env, ...(values.tty === true ? { tty: true } : {}) });
   },
 };

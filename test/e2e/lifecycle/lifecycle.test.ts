@@ -270,6 +270,16 @@ describe('failures are reported at once, and units stay startable', () => {
   });
 });
 
+describe('names keel did not create', () => {
+  it('logs, exec, status and remove say "no such system container" with one code for a unit keel did not create', async () => {
+    for (const args of [['logs', 'ghost'], ['logs', 'dbus'], ['exec', 'dbus', '--', 'true'], ['status', 'ghost'], ['remove', 'ghost'], ['rollback', 'ghost']]) {
+      const r = await keel(...args);
+      assert.equal(r.code, 66, `keel ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /\[E_CONTAINER_NOT_FOUND\]/, `keel ${args.join(' ')}`);
+    }
+  });
+});
+
 describe('remove', () => {
   it('refuses to remove a container that another still requires, and changes nothing', async () => {
     const before = await pid('app.service');
