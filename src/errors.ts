@@ -64,6 +64,7 @@ export const CODES = {
 
   // the store
   E_STORE_LOCKED: { exit: Exit.TEMPFAIL, summary: 'another keel process held a store lock for longer than the wait allowed' },
+  E_STORE_NOT_FOUND: { exit: Exit.NOINPUT, summary: 'there is no keel store at --root (a reading command never creates one)' },
   E_STORE_CORRUPT: { exit: Exit.DATAERR, summary: 'the store is inconsistent (keel check names what is wrong)' },
   E_STORE_IO: { exit: Exit.IOERR, summary: 'reading or writing the store failed (disk full, I/O error)' },
   E_PERMISSION: { exit: Exit.NOPERM, summary: 'keel lacks a privilege it needs (most commands need root)' },

@@ -25,10 +25,10 @@ export async function openStore(global: GlobalOptions): Promise<Store> {
   return Store.open(global.root, { create: true });
 }
 
-/** Opens the store only if it exists (read-only commands must not create one). */
+/** Opens the store to read it: nothing is created or changed; no store is E_STORE_NOT_FOUND. */
 export async function openExistingStore(global: GlobalOptions): Promise<Store> {
   const { Store } = await import('../store/index.ts');
-  return Store.open(global.root, { create: false });
+  return Store.open(global.root, { create: false, readOnly: true });
 }
 
 /**
@@ -40,7 +40,7 @@ export async function storeViewForReading(global: GlobalOptions): Promise<Pick<S
   const path = await import('node:path');
   const { existsSync } = await import('node:fs');
   if (!existsSync(global.root)) return { root: path.resolve(global.root), getRef: async () => undefined };
-  return Store.open(global.root, { create: false });
+  return Store.open(global.root, { create: false, readOnly: true });
 }
 
 /** keel's own argv prefix (node, its entry script, the global options), for units that run keel. */

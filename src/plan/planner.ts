@@ -134,12 +134,14 @@ export function planApply(input: ApplyPlanInput): Plan {
   const decided = new Map<string, PlannedAction>();
   for (const name of startOrder([...byName.keys()], input.nodes)) {
     const d = byName.get(name) as DesiredContainer;
-    decided.set(name, decideApply(input.intent, d, input.observed.get(name)));
+    const o = input.observed.get(name);
+    if (o?.owner === 'foreign') continue; // refused above: nothing is planned for a unit keel did not create
+    decided.set(name, decideApply(input.intent, d, o));
   }
   // A container that requires one that cannot start now waits with it.
   for (const name of startOrder([...byName.keys()], input.nodes)) {
-    const a = decided.get(name) as PlannedAction;
-    if (a.action === 'fail' || a.action === 'wait-image') continue;
+    const a = decided.get(name);
+    if (a === undefined || a.action === 'fail' || a.action === 'wait-image') continue;
     const d = byName.get(name) as DesiredContainer;
     const stuck = d.spec.requires
       .map((u) => [...decided.values()].find((x) => x.unit === u))

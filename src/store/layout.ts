@@ -103,7 +103,7 @@ async function ensureDirs(layout: Layout): Promise<void> {
  * (who could swap tmp/ for a symlink mid-extraction) is refused, and the root
  * is always 0700.
  */
-async function secureRoot(root: string, st: { uid: number; mode: number }): Promise<void> {
+async function secureRoot(root: string, st: { uid: number; mode: number }, repair: boolean): Promise<void> {
   const euid = process.geteuid?.();
   if (euid !== undefined && st.uid !== euid) {
     throw new KeelError('E_PERMISSION', `the store ${root} is owned by uid ${st.uid}, not by keel's user (uid ${euid})`, {
@@ -111,7 +111,7 @@ async function secureRoot(root: string, st: { uid: number; mode: number }): Prom
       hint: `another user could tamper with the store while keel writes to it as root; use a --root that uid ${euid} owns`,
     });
   }
-  if ((st.mode & 0o7777) !== 0o700) {
+  if (repair && (st.mode & 0o7777) !== 0o700) {
     try {
       await chmod(root, 0o700);
     } catch (err) {
@@ -121,7 +121,7 @@ async function secureRoot(root: string, st: { uid: number; mode: number }): Prom
 }
 
 /** Opens (and with `create`, initialises) the layout at `root`; see Store.open. */
-export async function openLayout(root: string, create: boolean): Promise<Layout> {
+export async function openLayout(root: string, create: boolean, readOnly = false): Promise<Layout> {
   const layout = new Layout(root);
   let st;
   try {
@@ -131,7 +131,7 @@ export async function openLayout(root: string, create: boolean): Promise<Layout>
   }
   if (st === undefined) {
     if (!create) {
-      throw new KeelError('E_IMAGE_NOT_FOUND', `there is no keel store at ${root}`, { detail: { root }, hint: 'pull an image first, or check --root' });
+      throw new KeelError('E_STORE_NOT_FOUND', `there is no keel store at ${root}`, { detail: { root }, hint: 'pull an image first, or check --root' });
     }
     try {
       await mkdir(root, { recursive: true, mode: 0o700 });
@@ -142,7 +142,7 @@ export async function openLayout(root: string, create: boolean): Promise<Layout>
   } else if (!st.isDirectory()) {
     throw notStore(root, 'it is not a directory');
   } else {
-    await secureRoot(root, st);
+    await secureRoot(root, st, !readOnly);
   }
   let layoutText: string | undefined;
   try {
@@ -157,7 +157,7 @@ export async function openLayout(root: string, create: boolean): Promise<Layout>
     // An empty directory, or one a concurrent creator has just started on, may be initialised.
     // (oci-layout too: a concurrent creator may link it between our read and this listing.)
     const ours = new Set(['tmp', 'locks', 'blobs', 'layers', 'index.json', 'oci-layout']);
-    if (!create || entries.some((e) => !ours.has(e))) {
+    if (!create || readOnly || entries.some((e) => !ours.has(e))) {
       throw notStore(root, create ? 'it is not empty and has no oci-layout file' : 'it has no oci-layout file');
     }
     if (st !== undefined) await chmod(root, 0o700).catch(() => {});
@@ -173,6 +173,8 @@ export async function openLayout(root: string, create: boolean): Promise<Layout>
       throw notStore(root, 'its oci-layout file is not JSON');
     }
     if (typeof version !== 'string' || !version.startsWith('1.')) throw notStore(root, `unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+    // Opened only to read, the store is left exactly as it is (no repair, no cleaning).
+    if (readOnly) return layout;
     await ensureDirs(layout);
     await createIfAbsent(layout, layout.index, `${JSON.stringify(EMPTY_INDEX)}\n`);
   }

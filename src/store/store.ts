@@ -33,6 +33,8 @@ export interface StoreOpenOptions {
   readonly create?: boolean | undefined;
   /** How long to wait for any store lock before E_STORE_LOCKED (default 10 minutes). */
   readonly lockTimeoutMs?: number | undefined;
+  /** Open only to read: create, repair and clean nothing. */
+  readonly readOnly?: boolean | undefined;
 }
 
 export interface WriteBlobOptions {
@@ -111,11 +113,12 @@ export class Store {
    * Opens the store at `root`. With `create`, a missing or empty directory is
    * initialised (mode 0700, oci-layout, index.json, blobs/, layers/, tmp/,
    * locks/). Refuses a root that is not a directory or not a store
-   * (E_STORE_CORRUPT); a missing root without `create` is E_IMAGE_NOT_FOUND.
-   * Removes temp leftovers of dead processes.
+   * (E_STORE_CORRUPT); a missing root without `create` is E_STORE_NOT_FOUND.
+   * Removes temp leftovers of dead processes — unless `readOnly`: then
+   * nothing on disk is created, repaired or removed (reading commands).
    */
   static async open(root: string, options: StoreOpenOptions = {}): Promise<Store> {
-    const layout = await openLayout(resolve(root), options.create ?? false);
+    const layout = await openLayout(resolve(root), options.create ?? false, options.readOnly ?? false);
     return new Store(layout, options.lockTimeoutMs ?? 10 * 60_000);
   }
 

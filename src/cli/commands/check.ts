@@ -3,7 +3,7 @@
 import { Exit } from '../../errors.ts';
 import { checkStore } from '../../ops/maintenance.ts';
 import type { Command } from '../command.ts';
-import { openStore } from '../context.ts';
+import { openExistingStore } from '../context.ts';
 
 export const check: Command = {
   name: 'check',
@@ -11,12 +11,13 @@ export const check: Command = {
   description: `Re-hashes every blob against its digest and every extracted layer against the
 fingerprint recorded when it was extracted, and checks that every image name reaches
 a complete image. Exits 0 only when the store is consistent; otherwise names each
-problem and exits ${Exit.DATAERR} (E_STORE_CORRUPT). 'keel pull' of the affected image repairs it.`,
+problem and exits ${Exit.DATAERR} (E_STORE_CORRUPT). 'keel pull' of the affected image repairs it.
+Reads only: a --root that holds no store is E_STORE_NOT_FOUND (${Exit.NOINPUT}), and nothing is created.`,
   options: { json: { type: 'boolean', help: 'print the problems as JSON' } },
   minArgs: 0,
   maxArgs: 0,
   async run({ global, values }) {
-    const store = await openStore(global);
+    const store = await openExistingStore(global);
     const problems = await checkStore(store);
     if (values.json) process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems }, null, 2)}\n`);
     else if (problems.length === 0) process.stdout.write(`store ${store.root} is consistent\n`);

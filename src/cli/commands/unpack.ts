@@ -2,7 +2,7 @@
 
 import { unpackImage } from '../../ops/unpack.ts';
 import type { Command } from '../command.ts';
-import { openStore } from '../context.ts';
+import { openExistingStore } from '../context.ts';
 import { formatBytes } from '../format.ts';
 
 export const unpack: Command = {
@@ -18,7 +18,7 @@ The result matches 'umoci unpack' of the same image. IMAGE must be in the store
   maxArgs: 2,
   async run({ global, positionals, signal }) {
     const [image, dir] = positionals as [string, string];
-    const store = await openStore(global);
+    const store = await openExistingStore(global);
     const result = await unpackImage(store, image, dir, { signal });
     process.stdout.write(`${result.bundle}: ${result.name} (${result.digest}), ${result.entries} entries, ${formatBytes(result.bytes)}\n`);
     return 0;

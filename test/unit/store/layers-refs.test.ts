@@ -178,13 +178,25 @@ describe('Store.open', () => {
   });
 
   it('refuses a missing root without create, a file, and a foreign directory', async () => {
-    await assert.rejects(Store.open(join(dir, 'missing')), (err) => isKeelError(err, 'E_IMAGE_NOT_FOUND'));
+    await assert.rejects(Store.open(join(dir, 'missing')), (err) => isKeelError(err, 'E_STORE_NOT_FOUND'));
     await writeFile(join(dir, 'file'), 'x');
     await assert.rejects(Store.open(join(dir, 'file'), { create: true }), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
     await mkdir(join(dir, 'foreign'));
     await writeFile(join(dir, 'foreign', 'notes.txt'), 'x');
     await assert.rejects(Store.open(join(dir, 'foreign'), { create: true }), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
     assert.deepEqual(await readdir(join(dir, 'foreign')), ['notes.txt'], 'a foreign directory is left untouched');
+  });
+
+  it('opened readOnly, a store is left exactly as it is, and a missing one is not created', async () => {
+    const root = join(dir, 'ro');
+    await Store.open(root, { create: true });
+    await chmod(root, 0o755);
+    await writeFile(join(root, 'tmp', '1-1-deadbeef.9.blob'), 'a leftover of a dead process');
+    await Store.open(root, { readOnly: true });
+    assert.equal((await stat(root)).mode & 0o777, 0o755);
+    assert.deepEqual(await readdir(join(root, 'tmp')), ['1-1-deadbeef.9.blob']);
+    await assert.rejects(Store.open(join(dir, 'ro-missing'), { readOnly: true }), (err) => isKeelError(err, 'E_STORE_NOT_FOUND'));
+    await assert.rejects(stat(join(dir, 'ro-missing')));
   });
 
   it('two concurrent creators end with one valid store', async () => {
