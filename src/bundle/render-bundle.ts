@@ -73,9 +73,9 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-/** The spec as it is rendered: everything but where its document was found. */
+/** The spec as it is rendered: everything but where its document was found and which defaults it overrode. */
 export function specInputs(spec: ContainerSpec): Record<string, unknown> {
-  const { source: _source, ...rest } = spec;
+  const { source: _source, given: _given, ...rest } = spec;
   return rest as unknown as Record<string, unknown>;
 }
 

@@ -89,6 +89,8 @@ export interface ContainerSpec {
   readonly autoUpdate: boolean;
   /** Where the document starts. */
   readonly source: { readonly file: string; readonly line: number };
+  /** Which defaults the document overrode (not rendered; lets apply warn only about what a manifest asked for). */
+  readonly given: { readonly nofile: boolean };
 }
 
 type Raw = Record<string, unknown>;
@@ -203,6 +205,7 @@ export function buildSpec(raw: Raw, source: { file: string; line: number }): Con
     healthCheck: toHealthCheck(raw['healthCheck'] as Raw | undefined),
     autoUpdate: (raw['autoUpdate'] as boolean | undefined) ?? false,
     source: { file: source.file, line: source.line },
+    given: { nofile: res['nofile'] !== undefined },
   };
   return deepFreeze(spec);
 }

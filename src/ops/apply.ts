@@ -56,12 +56,17 @@ export async function loadSpecs(files: readonly string[], set: Readonly<Record<s
   return specs;
 }
 
-/** Clamps resources.nofile to what PID 1 can give (runc cannot raise a hard limit above it). */
+/**
+ * Clamps resources.nofile to what PID 1 can give (runc cannot raise a hard
+ * limit above it). The default (65536) is clamped silently — a default that
+ * warned on every apply of a host with a lower limit would be noise; a value
+ * the manifest asks for gets a warning.
+ */
 async function clampNofile(specs: readonly ContainerSpec[], log: (line: string) => void): Promise<ContainerSpec[]> {
   const hard = await managerNofileHardLimit();
   return specs.map((spec) => {
     if (hard === undefined || spec.resources.nofile <= hard) return spec;
-    log(`warning: ${spec.name}: resources.nofile ${spec.resources.nofile} is over the host's limit (${hard}, PID 1's hard RLIMIT_NOFILE); using ${hard}`);
+    if (spec.given.nofile) log(`warning: ${spec.name}: resources.nofile ${spec.resources.nofile} is over the host's limit (${hard}, PID 1's hard RLIMIT_NOFILE); using ${hard}`);
     return Object.freeze({ ...spec, resources: Object.freeze({ ...spec.resources, nofile: hard }) });
   });
 }

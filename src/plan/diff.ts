@@ -15,7 +15,7 @@ function canonical(value: unknown): string {
 }
 
 /** Spec keys that do not reach the bundle (derived or positional): not reported as changes. */
-const IGNORED = new Set(['source', 'reference', 'unit']);
+const IGNORED = new Set(['source', 'given', 'reference', 'unit']);
 
 /** The spec keys whose values differ (sorted); every key when `before` is unknown. */
 export function specChanges(before: Readonly<Record<string, unknown>> | undefined, after: Readonly<Record<string, unknown>>): string[] {
