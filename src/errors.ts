@@ -89,6 +89,7 @@ export const CODES = {
   E_HEALTH_CHECK_FAILED: { exit: Exit.UNAVAILABLE, summary: "a container's health check (manifest healthCheck) failed on every attempt" },
   E_UPDATE_ROLLED_BACK: { exit: Exit.UNAVAILABLE, summary: 'an updated container failed its health gate and was switched back to its previous deployment' },
   E_ROLLBACK_UNAVAILABLE: { exit: Exit.NOINPUT, summary: 'the container has no previous deployment to switch back to' },
+  E_EXEC_FAILED: { exit: Exit.UNAVAILABLE, summary: 'keel exec could not start the command in the container (not found, not executable); a command that ran exits with its own status' },
   E_CONTAINER_NOT_RUNNING: { exit: Exit.UNAVAILABLE, summary: 'the system container is not running (start it with systemctl start NAME or keel apply)' },
 
   // everything else

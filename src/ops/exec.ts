@@ -33,7 +33,30 @@ export async function execInContainer(name: string, command: readonly string[], 
   const tty = options.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
   if (tty) argv.splice(argv.indexOf('exec') + 1, 0, '-t');
   const [cmd, ...args] = argv;
-  const r = await execa(cmd as string, args, { stdio: 'inherit', reject: false });
+  // runc's own error (the command could not be started) is turned into a KeelError; the
+  // command's stderr passes through untouched.
+  const child = execa(cmd as string, args, { stdin: 'inherit', stdout: 'inherit', stderr: 'pipe', reject: false, buffer: false });
+  let runcError: string | undefined;
+  let pending = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl + 1);
+      pending = pending.slice(nl + 1);
+      const m = /level=error msg="(?:runc exec failed: )?(.*)"\s*$/.exec(line);
+      if (m !== null && runcError === undefined) runcError = (m[1] ?? '').replace(/\\"/g, '"');
+      else process.stderr.write(line);
+    }
+  });
+  const r = await child;
+  if (pending !== '') process.stderr.write(pending);
+  if (runcError !== undefined && r.exitCode === 255) {
+    throw new KeelError('E_EXEC_FAILED', `cannot run ${JSON.stringify(command.join(' '))} in ${name}: ${runcError.replace(/^unable to start container process: /, '')}`, {
+      detail: { name, command, runc: runcError },
+      hint: `is ${command[0] ?? ''} in the image? keel exec ${name} -- ls /usr/bin lists what is there`,
+    });
+  }
   if (r.exitCode === undefined) return r.signal ? 128 + 15 : 1;
   return r.exitCode;
 }

@@ -280,6 +280,18 @@ describe('names keel did not create', () => {
   });
 });
 
+describe('exec', () => {
+  it('a command that cannot start is E_EXEC_FAILED with the reason; one that ran exits with its own status', async () => {
+    const missing = await keel('exec', 'app', '--', '/no/such/binary');
+    assert.equal(missing.code, 69, missing.stderr);
+    assert.match(missing.stderr, /cannot run "\/no\/such\/binary" in app: .*no such file or directory.*\[E_EXEC_FAILED\]/);
+    assert.doesNotMatch(missing.stderr, /level=error/, 'runc\'s raw log line reached the user');
+    const ran = await keel('exec', 'app', '--', 'sh', '-c', 'echo to-stderr >&2; exit 5');
+    assert.equal(ran.code, 5);
+    assert.match(ran.stderr, /to-stderr/);
+  });
+});
+
 describe('remove', () => {
   it('refuses to remove a container that another still requires, and changes nothing', async () => {
     const before = await pid('app.service');
