@@ -10,7 +10,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
-import { SENSITIVE_SOURCES, type BindMount, type ContainerSpec } from '../manifest/index.ts';
+import { DEFAULT_STORE_ROOT, sensitiveSource, type BindMount, type ContainerSpec } from '../manifest/index.ts';
 
 /** A bind source as found on the host. */
 export interface SourceState {
@@ -19,17 +19,9 @@ export interface SourceState {
   readonly kind: 'dir' | 'file' | 'missing';
 }
 
-function under(p: string, base: string): boolean {
-  return p === base || (base !== '/' && p.startsWith(`${base}/`));
-}
-
 /** The sensitive path that `source` is or is under, or that it contains (keel's root); undefined if none. */
 export function sensitiveMatch(source: string, keelRoot: string): string | undefined {
-  const root = path.resolve(keelRoot);
-  const hit = SENSITIVE_SOURCES.find((s) => under(source, s));
-  if (hit !== undefined) return hit;
-  if (under(source, root) || under(root, source) || source === '/') return root;
-  return undefined;
+  return sensitiveSource(source, [DEFAULT_STORE_ROOT, path.resolve(keelRoot)]);
 }
 
 function refused(m: BindMount, hit: string, real?: string): KeelError {

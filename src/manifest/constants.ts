@@ -59,6 +59,25 @@ export type Propagation = (typeof PROPAGATIONS)[number];
  */
 export const SENSITIVE_SOURCES: readonly string[] = ['/', '/proc', '/sys', '/run/dbus', '/var/run/dbus', '/var/lib/keel'];
 
+/** keel's default store: a bind source that contains it (/var, /var/lib) would expose the store too. */
+export const DEFAULT_STORE_ROOT = '/var/lib/keel';
+
+function under(p: string, base: string): boolean {
+  return p === base || (base !== '/' && p.startsWith(`${base}/`));
+}
+
+/**
+ * The sensitive host path a bind source is, is under, or contains (keel's
+ * store: binding /var would expose the files every container shares through
+ * hard links); undefined if none. The one rule the manifest validator and the
+ * renderer (with the real --root added) both apply.
+ */
+export function sensitiveSource(source: string, storeRoots: readonly string[] = [DEFAULT_STORE_ROOT]): string | undefined {
+  const hit = SENSITIVE_SOURCES.find((s) => under(source, s));
+  if (hit !== undefined) return hit;
+  return storeRoots.find((r) => under(r, source) || under(source, r));
+}
+
 export const MAX_FILE_BYTES = 1024 * 1024;
 /** Nesting of [ ] and { } (counted naively, strings included) above which a file is refused unparsed. */
 export const MAX_FLOW_DEPTH = 64;

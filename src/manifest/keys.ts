@@ -7,7 +7,7 @@ import { parseReference } from '../oci/reference.ts';
 import { isKeelError } from '../errors.ts';
 import {
   ABSOLUTE_PATH, CAPABILITIES, ENV_NAME, NAME, OCTAL_MODE, ONE_LINE, PROPAGATIONS, RESERVED_NAMES, RESTART_POLICIES,
-  SENSITIVE_SOURCES, STOP_SIGNALS, UNIT_REFERENCE, USER, VARIABLE_NAME,
+  SENSITIVE_SOURCES, STOP_SIGNALS, sensitiveSource, UNIT_REFERENCE, USER, VARIABLE_NAME,
 } from './constants.ts';
 import type { Field, FieldType, Finding, ObjectType, StringType } from './field-types.ts';
 import { DURATION, SIZE, parseDuration } from './units.ts';
@@ -71,11 +71,13 @@ function checkMounts(value: unknown): Finding[] {
     }
     const source = m['source'];
     if (m['type'] === 'bind' && typeof source === 'string' && m['allowSensitive'] !== true) {
-      const hit = SENSITIVE_SOURCES.find((s) => source === s || (s !== '/' && source.startsWith(`${s}/`)));
+      const hit = sensitiveSource(source);
       if (hit !== undefined) {
         findings.push({
           at: [i, 'source'],
-          message: source === hit ? `${source} is a host path a container may not see by default` : `${source} is under ${hit}, a host path a container may not see by default`,
+          message: source === hit ? `${source} is a host path a container may not see by default`
+            : hit.startsWith(`${source}/`) || source === '/' ? `${source} contains ${hit}, a host path a container may not see by default`
+              : `${source} is under ${hit}, a host path a container may not see by default`,
           hint: 'set allowSensitive: true on this mount if the container really needs it',
         });
       }
