@@ -4,12 +4,16 @@
 // and the manifest's healthCheck, if any, must pass inside the container.
 // Throws the reason as a KeelError; the executor switches back on a throw.
 
-import { execa } from 'execa';
 import { KeelError } from '../errors.ts';
 import type { ContainerSpec } from '../manifest/index.ts';
 import { execArgv } from '../runtime/index.ts';
 import type { JobOutcome, SystemdClient } from '../systemd/index.ts';
 import { hasFailed } from './container-units.ts';
+
+/** execa is loaded on first use: most commands never spawn anything (start-up time matters at boot). */
+async function loadExeca(): Promise<typeof import('execa').execa> {
+  return (await import('execa')).execa;
+}
 
 export interface GateOptions {
   /** How long the unit must stay up after its start job (default 5000 ms). */
@@ -42,7 +46,7 @@ export async function runHealthCheck(spec: ContainerSpec, options: GateOptions):
   for (let attempt = 1; attempt <= check.retries; attempt++) {
     await sleep(check.intervalSec * 1000, options.signal);
     const [cmd, ...args] = execArgv({ runc: options.runc, root: options.runcRoot }, spec.name, check.command);
-    const r = await execa(cmd as string, args, { reject: false, timeout: check.timeoutSec * 1000, all: true, stdin: 'ignore' });
+    const r = await (await loadExeca())(cmd as string, args, { reject: false, timeout: check.timeoutSec * 1000, all: true, stdin: 'ignore' });
     if (r.exitCode === 0) return;
     const output = (r.all ?? '').trim().split('\n').slice(-3).join(' | ');
     last = r.timedOut ? `timed out after ${check.timeoutSec} s` : `exit status ${r.exitCode ?? `signal ${r.signal ?? '?'}`}${output ? `: ${output}` : ''}`;

@@ -7,8 +7,12 @@
 // stays inside its unit's cgroup (docs/systemd.md).
 
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
 import { KeelError } from '../errors.ts';
+
+/** execa is loaded on first use: most commands never spawn anything (start-up time matters at boot). */
+async function loadExeca(): Promise<typeof import('execa').execa> {
+  return (await import('execa')).execa;
+}
 
 /** runc's state directory for keel's containers: a tmpfs, so a reboot leaves no stale state. */
 export const RUNC_ROOT = '/run/keel/runc';
@@ -62,7 +66,7 @@ export interface RuncState {
 
 /** `runc state ID`, or undefined when runc has no container of that id. */
 export async function runcState(o: RuncOptions, id: string): Promise<RuncState | undefined> {
-  const r = await execa(o.runc, ['--root', o.root ?? RUNC_ROOT, 'state', id], { reject: false, timeout: 30_000 });
+  const r = await (await loadExeca())(o.runc, ['--root', o.root ?? RUNC_ROOT, 'state', id], { reject: false, timeout: 30_000 });
   if (r.exitCode !== 0) return undefined;
   try {
     const s = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -76,7 +80,7 @@ export async function runcState(o: RuncOptions, id: string): Promise<RuncState |
 export async function runcDelete(o: RuncOptions, id: string): Promise<boolean> {
   if ((await runcState(o, id)) === undefined) return false;
   const [cmd, ...args] = deleteArgv(o, id);
-  const r = await execa(cmd as string, args, { reject: false, timeout: 60_000 });
+  const r = await (await loadExeca())(cmd as string, args, { reject: false, timeout: 60_000 });
   if (r.exitCode !== 0 && (await runcState(o, id)) !== undefined) {
     throw new KeelError('E_RUNC_FAILED', `runc delete --force ${id} failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
   }
