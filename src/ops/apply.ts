@@ -46,14 +46,25 @@ export interface ApplyResult {
   readonly outcomes: readonly Outcome[];
 }
 
-/** Loads and validates the manifests; E_SPEC_INVALID lists every problem. */
-export async function loadSpecs(files: readonly string[], set: Readonly<Record<string, string>> | undefined, allowEmpty: boolean): Promise<ContainerSpec[]> {
-  const { specs, problems } = await loadManifests(files, { set });
+export interface LoadOptions {
+  readonly set?: Readonly<Record<string, string>> | undefined;
+  /** No container at all is fine (boot, rollback, --prune); otherwise E_SPEC_INVALID. */
+  readonly allowEmpty?: boolean | undefined;
+  readonly log?: ((line: string) => void) | undefined;
+}
+
+/**
+ * Loads and validates the manifests (E_SPEC_INVALID lists every problem) and
+ * fits them to this host, so that every command that renders (apply, boot,
+ * update) renders the same thing.
+ */
+export async function loadSpecs(files: readonly string[], options: LoadOptions = {}): Promise<ContainerSpec[]> {
+  const { specs, problems } = await loadManifests(files, { set: options.set });
   if (problems.length > 0) throw problemsError(problems);
-  if (specs.length === 0 && !allowEmpty) {
+  if (specs.length === 0 && options.allowEmpty !== true) {
     throw new KeelError('E_SPEC_INVALID', `no system containers in ${files.join(', ')}`, { hint: 'give manifest files or a directory of *.yaml' });
   }
-  return specs;
+  return clampNofile(specs, options.log ?? (() => undefined));
 }
 
 /**
@@ -114,7 +125,7 @@ async function pullMissing(
 export async function applyManifests(store: StoreView, options: ApplyOptions): Promise<ApplyResult> {
   const log = options.log ?? (() => undefined);
   const dryRun = options.dryRun === true;
-  const specs = await clampNofile(await loadSpecs(options.files, options.set, options.prune === true), log);
+  const specs = await loadSpecs(options.files, { set: options.set, allowEmpty: options.prune === true, log });
   const runc = options.runc ?? runcPath();
   let client: SystemdClient | undefined;
   try {

@@ -12,13 +12,17 @@ import { KeelError, isKeelError } from '../errors.ts';
 import { storeName } from '../oci/reference.ts';
 import type { PlannedAction } from '../plan/index.ts';
 import type { Store } from '../store/index.ts';
-import { escapeUnitComponent, renderServiceProperties, type SystemdClient } from '../systemd/index.ts';
+import { renderServiceProperties, type SystemdClient } from '../systemd/index.ts';
 import type { SourceOptions } from '../transport/index.ts';
 import { applyManifests, loadSpecs, type ApplyOptions, type ApplyResult } from './apply.ts';
 
-/** The transient unit that pulls a container's missing image in the background. */
+/**
+ * The transient unit that pulls a container's missing image in the background.
+ * A container name (lowercase letters, digits, -) is a valid unit name part as
+ * it is, like the container's own NAME.service: no escaping.
+ */
 export function backgroundPullUnit(name: string): string {
-  return `keel-pull-${escapeUnitComponent(name)}.service`;
+  return `keel-pull-${name}.service`;
 }
 
 /**
@@ -91,7 +95,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * its code and the next delay.
  */
 export async function pullForContainer(store: Store, name: string, options: PullForOptions): Promise<void> {
-  const specs = await loadSpecs(options.files, undefined, true);
+  const specs = await loadSpecs(options.files, { allowEmpty: true });
   const spec = specs.find((s) => s.name === name);
   if (spec === undefined) {
     throw new KeelError('E_CONTAINER_NOT_FOUND', `no manifest in ${options.files.join(', ')} describes ${name} any more; nothing to pull`);
@@ -109,9 +113,18 @@ export async function pullForContainer(store: Store, name: string, options: Pull
     } catch (err) {
       if (options.signal?.aborted) throw err;
       const code = isKeelError(err) ? err.code : 'E_INTERNAL';
-      options.log(`pulling ${spec.image} for ${name} failed on attempt ${attempt}: ${(err as Error).message.split('\n')[0]} [${code}]; next try in ${Math.round(delay / 1000)} s`);
-      await sleep(delay, options.signal);
+      const wait = jittered(delay);
+      options.log(`pulling ${spec.image} for ${name} failed on attempt ${attempt}: ${(err as Error).message.split('\n')[0]} [${code}]; next try in ${Math.round(wait / 1000)} s`);
+      await sleep(wait, options.signal);
       delay = Math.min(delay * 2, max);
     }
   }
+}
+
+/**
+ * A retry delay spread over ±25 %: hosts that boot together (a rack after a
+ * power cut) do not all ask the registry again in the same second.
+ */
+export function jittered(delayMs: number, random: () => number = Math.random): number {
+  return Math.round(delayMs * (0.75 + random() * 0.5));
 }

@@ -358,11 +358,12 @@ async function updateOne(ctx: ExecuteContext, a: PlannedAction): Promise<Outcome
       inputsDigest: o?.active?.inputsDigest ?? prev?.inputsDigest ?? '', pending: !backOk,
     }, ctx.recordDir);
     const stuck = await restartDependents(ctx, a.restartDependents, t0);
-    return stateOutcome(ctx, a, `rolled back to slot ${oldSlot}`, 'failed', {
+    const restarted = a.restartDependents.filter((n) => !stuck.includes(`${n}.service`));
+    return stateOutcome(ctx, a, `rolled back to slot ${oldSlot}${restarted.length > 0 ? `; restarted ${restarted.join(', ')}` : ''}`, 'failed', {
       error: {
         code: isKeelError(cause, 'E_INTERRUPTED') ? 'E_INTERRUPTED' : 'E_UPDATE_ROLLED_BACK',
         message: `${spec.unit}: the new deployment failed its health gate, so keel switched back to slot ${oldSlot}${backOk ? '' : ' (which did not start either)'}${stuck.length > 0 ? `; ${stuck.join(', ')} did not restart` : ''}: ${reason}`,
-        hint: `see journalctl -u ${spec.unit}; fix the image or manifest and run keel update again`,
+        hint: `see journalctl -u ${spec.unit}; fix the image or the manifest and run keel update again (the same image is not tried again without --retry-failed)`,
       },
     });
   }

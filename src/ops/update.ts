@@ -26,6 +26,8 @@ export interface UpdateOptions {
   readonly all?: boolean | undefined;
   /** Only containers whose manifest says autoUpdate: true (keel-update.timer). */
   readonly auto?: boolean | undefined;
+  /** Try again an image that failed its health gate before. */
+  readonly retryFailed?: boolean | undefined;
   readonly dryRun?: boolean | undefined;
   readonly source: SourceOptions;
   readonly busAddress?: string | undefined;
@@ -90,7 +92,7 @@ async function resolveImages(store: StoreView, specs: readonly ContainerSpec[], 
 export async function updateContainers(store: StoreView, options: UpdateOptions): Promise<LifecycleResult> {
   const log = options.log ?? (() => undefined);
   const dryRun = options.dryRun === true;
-  const specs = await loadSpecs(options.files, options.set, false);
+  const specs = await loadSpecs(options.files, { set: options.set, log });
   const selected = select(specs, options);
   const runc = options.runc ?? runcPath();
   const client = await SystemdClient.connect({ address: options.busAddress });
@@ -104,7 +106,7 @@ export async function updateContainers(store: StoreView, options: UpdateOptions)
       const f = facts.get(spec.name) ?? { name: storeName(spec.reference), source: 'missing' as const, pull: false };
       desired.push(await desiredContainer(ctx, spec, f));
     }
-    const plan = planUpdate({ desired, observed, nodes: dependencyNodes(specs, observed) });
+    const plan = planUpdate({ desired, observed, nodes: dependencyNodes(specs, observed), retryFailed: options.retryFailed });
     if (dryRun) return { dryRun, plan, outcomes: [] };
     if (plan.problems.length > 0) throw planProblemsError(plan);
     const outcomes = await executePlan(plan, {
@@ -138,7 +140,7 @@ export async function rollbackContainers(store: StoreView, options: RollbackOpti
   const log = options.log ?? (() => undefined);
   const dryRun = options.dryRun === true;
   // The manifests are context here, not the subject: a broken or absent directory does not block a rollback.
-  const specs = await loadSpecs(options.files, undefined, true).catch(() => [] as ContainerSpec[]);
+  const specs = await loadSpecs(options.files, { allowEmpty: true }).catch(() => [] as ContainerSpec[]);
   const runc = options.runc ?? runcPath();
   const client = await SystemdClient.connect({ address: options.busAddress });
   const run = async (): Promise<LifecycleResult> => {

@@ -161,6 +161,8 @@ export interface UpdatePlanInput {
   readonly desired: readonly DesiredContainer[];
   readonly observed: ReadonlyMap<string, ObservedContainer>;
   readonly nodes: readonly DependencyNode[];
+  /** Try again a deployment that failed its health gate (keel update --retry-failed). */
+  readonly retryFailed?: boolean | undefined;
 }
 
 export function planUpdate(input: UpdatePlanInput): Plan {
@@ -187,6 +189,17 @@ export function planUpdate(input: UpdatePlanInput): Plan {
     const same = d.inputsDigest !== undefined && d.inputsDigest === o.active.inputsDigest;
     if (same) {
       actions.push(action(name, 'keep', [`up to date (${shortDigest(o.active.imageDigest)})`], { image }));
+      continue;
+    }
+    const failed = o.previous?.failed;
+    const sameAsFailed = failed !== undefined && (d.inputsDigest !== undefined
+      ? d.inputsDigest === o.previous?.inputsDigest
+      : d.image.digest === o.previous?.imageDigest);
+    if (sameAsFailed && input.retryFailed !== true) {
+      // The timer would otherwise take the service down for the same bad image every run.
+      actions.push(action(name, 'skip', [
+        `${shortDigest(d.image.digest)} failed its health gate at ${failed.at} [${failed.code}]; not tried again until the image or the manifest changes (keel update --retry-failed ${name} tries it now)`,
+      ], { image }));
       continue;
     }
     const dependents = dependentsOf(name, input.nodes).filter((n) => input.observed.get(n)?.active !== undefined || byName.has(n));
@@ -248,6 +261,16 @@ export function planRollback(input: NamedPlanInput): Plan {
 
 // ---- remove --------------------------------------------------------------
 
+/** What to do about E_CONTAINER_REQUIRED: containers can be removed together; host units are the admin's. */
+function requiredHint(name: string, left: readonly string[]): string {
+  const containers = left.filter((n) => !n.includes('.'));
+  const hostUnits = left.filter((n) => n.includes('.'));
+  const parts: string[] = [];
+  if (containers.length > 0) parts.push(`remove them together (keel remove ${[...containers, name].join(' ')}), or drop the dependency from their manifests and apply first`);
+  if (hostUnits.length > 0) parts.push(`${hostUnits.join(', ')} ${hostUnits.length === 1 ? 'is a host unit' : 'are host units'}: stop ${hostUnits.length === 1 ? 'it' : 'them'} or remove the Requires=/BindsTo= on ${name}.service from ${hostUnits.length === 1 ? 'its' : 'their'} unit file first`);
+  return parts.join('; ');
+}
+
 export function planRemove(input: NamedPlanInput): Plan {
   const problems: PlanProblem[] = [];
   const names = [...new Set(input.names)];
@@ -263,13 +286,16 @@ export function planRemove(input: NamedPlanInput): Plan {
       problems.push(foreignProblem(o));
       continue;
     }
-    const byUnits = (o.unit?.requiredBy ?? []).filter((u) => !u.endsWith('.slice')).map((u) => u.replace(/\.service$/, ''));
+    // A unit that requires this one is a container (named bare) or a host unit (named with its suffix).
+    const isContainer = (n: string): boolean => input.nodes.some((x) => x.name === n) || input.observed.get(n)?.owner === 'keel';
+    const byUnits = (o.unit?.requiredBy ?? []).filter((u) => !u.endsWith('.slice'))
+      .map((u) => (u.endsWith('.service') && isContainer(u.slice(0, -'.service'.length)) ? u.slice(0, -'.service'.length) : u));
     const left = [...new Set([...requirersOf(name, input.nodes), ...byUnits])].filter((n) => !removing.has(n)).sort();
     if (left.length > 0) {
       problems.push({
         name, code: 'E_CONTAINER_REQUIRED',
         message: `${left.map((n) => (n.includes('.') ? n : `${n}.service`)).join(', ')} require${left.length === 1 ? 's' : ''} ${name}.service; removing ${name} alone would stop ${left.length === 1 ? 'it' : 'them'}`,
-        hint: `remove them together (keel remove ${[...left.filter((n) => !n.includes('.')), name].join(' ')}), or drop the dependency from their manifests and apply first`,
+        hint: requiredHint(name, left),
       });
       continue;
     }

@@ -9,7 +9,7 @@ import { parseSetOptions } from './set-option.ts';
 
 export const update: Command = {
   name: 'update',
-  usage: 'keel update [--dry-run] [--json] [--window SECONDS] [--set VAR=VALUE]... NAME...|--all|--auto',
+  usage: 'keel update [--dry-run] [--json] [--window SECONDS] [--retry-failed] [--set VAR=VALUE]... NAME...|--all|--auto',
   description: `Re-resolves the image of each named container (of the --manifests directory) at its
 source, pulls what is new, renders the new deployment into the container's inactive
 slot, switches to it and restarts the unit. The new deployment must pass a health
@@ -24,12 +24,18 @@ forward and back. Host bind mounts are never touched.
 A container whose image did not change restarts nothing ("unchanged"). --dry-run
 resolves without pulling and prints, per container, the old and new digest.
 --all updates every container of the manifest directory; --auto those whose
-manifest says autoUpdate: true (what keel-update.timer runs).`,
+manifest says autoUpdate: true (what keel-update.timer runs).
+
+An image (with the same manifest) that failed its health gate once is not tried
+again: update skips it and says so, until the image or the manifest changes, so
+that the timer does not take a service down for the same bad image every day.
+--retry-failed tries it anyway.`,
   options: {
     all: { type: 'boolean', help: 'update every container of the manifest directory' },
     auto: { type: 'boolean', help: 'update the containers whose manifest says autoUpdate: true' },
     'dry-run': { type: 'boolean', help: 'print what would change (old and new digests), change nothing' },
     json: { type: 'boolean', help: 'print the plan or the outcomes as JSON' },
+    'retry-failed': { type: 'boolean', help: 'try again an image that failed its health gate before' },
     window: { type: 'string', value: 'SECONDS', help: 'how long a new deployment must stay up (default 5)' },
     set: { type: 'string', value: 'VAR=VALUE', multiple: true, help: 'override a manifest variable (repeatable)' },
     authfile: { type: 'string', value: 'FILE', help: 'registry credentials (auth.json or ~/.docker/config.json format)' },
@@ -51,7 +57,7 @@ manifest says autoUpdate: true (what keel-update.timer runs).`,
     const store = dryRun ? await storeViewForReading(global) : await openStore(global);
     const source = await sourceOptions(global, typeof values.authfile === 'string' ? values.authfile : undefined);
     const result = await updateContainers(store, {
-      files: [global.manifests], set: parseSetOptions(values.set), names: positionals, all, auto, dryRun, source, signal,
+      files: [global.manifests], set: parseSetOptions(values.set), names: positionals, all, auto, retryFailed: values['retry-failed'] === true, dryRun, source, signal,
       windowMs: window * 1000, log: (line) => process.stderr.write(`${line}\n`),
     });
     if (dryRun) {
@@ -59,7 +65,8 @@ manifest says autoUpdate: true (what keel-update.timer runs).`,
       return 0;
     }
     if (!json && result.plan.actions.every((a) => a.action === 'keep' || a.action === 'skip')) {
-      process.stderr.write('keel update: nothing newer; nothing restarted\n');
+      const skipped = result.plan.actions.some((a) => a.action === 'skip');
+      process.stderr.write(`keel update: ${skipped ? 'nothing restarted' : 'nothing newer; nothing restarted'}\n`);
     }
     return printOutcomes(result.plan, result.outcomes, json);
   },

@@ -136,7 +136,7 @@ describe('keel apply: the etcd example', () => {
     assert.match(r.stdout, /etcd\.service created \(active, pid \d+, slot a, image pulled\)/);
     const s = await show('etcd.service', 'ActiveState', 'SubState', 'Type', 'NotifyAccess', 'Transient', 'SyslogIdentifier', 'Delegate', 'KillMode');
     assert.deepEqual(s, {
-      ActiveState: 'active', SubState: 'running', Type: 'notify', NotifyAccess: 'main', Transient: 'yes', SyslogIdentifier: 'etcd', Delegate: 'yes', KillMode: 'mixed',
+      ActiveState: 'active', SubState: 'running', Type: 'notify', NotifyAccess: 'all', Transient: 'yes', SyslogIdentifier: 'etcd', Delegate: 'yes', KillMode: 'mixed',
     });
     // with notify, the start job ends only after etcd's READY=1 (relayed by runc): etcd serves at once
     const health = await guest('etcdctl', `--endpoints=${ENDPOINT}`, 'endpoint', 'health');
@@ -265,8 +265,8 @@ describe('keel apply: ordering, failures, foreign units, the bus', () => {
     assert.equal(r.code, 3);
     assert.match(r.stdout, /inside/);
     const gone = await keel('exec', 'nosuch', '--', 'true');
-    assert.equal(gone.code, 69);
-    assert.match(gone.stderr, /E_CONTAINER_NOT_RUNNING/);
+    assert.equal(gone.code, 66);
+    assert.match(gone.stderr, /E_CONTAINER_NOT_FOUND/);
   });
 
   it('a failing container is reported with the job result and the last journal lines', async () => {

@@ -137,7 +137,16 @@ resources: { nofile: 1024 }
   const journal = async (): Promise<string> => (await guest().exec(['journalctl', '--no-pager', '-u', 'keel.service', '-u', 'hello.service'])).stdout;
   const keelState = await ok(guest().exec(['systemctl', 'show', '-p', 'ActiveState,Result', 'keel.service']), 'systemctl show keel');
   assert.match(keelState, /ActiveState=active/, `${keelState}\n${await journal()}`);
-  assert.equal((await guest().exec(['systemctl', 'is-active', 'hello.service'])).stdout.trim(), 'active', await journal());
+  // The store is empty: keel.service does not wait for the network; keel-pull-hello.service pulls
+  // the image once the network is up and starts hello by itself.
+  let state = '';
+  for (let i = 0; i < 240 && state !== 'active'; i++) {
+    state = (await guest().exec(['systemctl', 'is-active', 'hello.service'])).stdout.trim();
+    if (state !== 'active') await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(state, 'active', await journal());
+  const pulled = (await guest().exec(['journalctl', '--no-pager', '-u', 'keel-pull-hello.service'])).stdout;
+  assert.match(pulled, /hello/, pulled);
   const status = await ok(guest().exec(['keel', 'status', 'hello']), 'keel status hello');
   assert.match(status, /hello/);
   assert.match(status, new RegExp(image.replace(/[.]/g, '\\.')));

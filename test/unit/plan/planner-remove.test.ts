@@ -78,17 +78,17 @@ describe('planRemove: refused while required', () => {
     {
       title: "required by a unit systemd knows (the unit's RequiredBy=), not by any manifest", names: ['solo'],
       over: [deployed(X['solo'] as DesiredContainer, { unit: unit('active', 'running', { requiredBy: ['kubelet.service'] }) })],
-      problem: { name: 'solo', message: 'kubelet.service requires solo.service; removing solo alone would stop it', hint: 'remove them together (keel remove kubelet solo), or drop the dependency from their manifests and apply first' },
+      problem: { name: 'solo', message: 'kubelet.service requires solo.service; removing solo alone would stop it', hint: 'kubelet.service is a host unit: stop it or remove the Requires=/BindsTo= on solo.service from its unit file first' },
     },
     {
-      title: 'required by a host unit that is not a service: named with its suffix, left out of the hint', names: ['solo'],
+      title: 'required by a host unit that is not a service: named with its suffix, as a host unit', names: ['solo'],
       over: [deployed(X['solo'] as DesiredContainer, { unit: unit('active', 'running', { requiredBy: ['srv-data.mount', 'solo-keep.slice'] }) })],
-      problem: { name: 'solo', message: 'srv-data.mount requires solo.service; removing solo alone would stop it', hint: 'remove them together (keel remove solo), or drop the dependency from their manifests and apply first' },
+      problem: { name: 'solo', message: 'srv-data.mount requires solo.service; removing solo alone would stop it', hint: 'srv-data.mount is a host unit: stop it or remove the Requires=/BindsTo= on solo.service from its unit file first' },
     },
     {
       title: 'required by two: both named, sorted, once each (manifest and systemd agree on api)', names: ['etcd'],
       over: [deployed(X['etcd'] as DesiredContainer, { unit: unit('active', 'running', { requiredBy: ['api.service', 'zeta.service', 'keel-etcd.slice'] }) })],
-      problem: { name: 'etcd', message: 'api.service, zeta.service require etcd.service; removing etcd alone would stop them', hint: 'remove them together (keel remove api zeta etcd), or drop the dependency from their manifests and apply first' },
+      problem: { name: 'etcd', message: 'api.service, zeta.service require etcd.service; removing etcd alone would stop them', hint: 'remove them together (keel remove api etcd), or drop the dependency from their manifests and apply first; zeta.service is a host unit: stop it or remove the Requires=/BindsTo= on etcd.service from its unit file first' },
     },
   ];
   for (const c of CASES) {

@@ -101,6 +101,21 @@ describe('planUpdate', () => {
     });
   }
 
+  it('an image that failed its health gate is skipped until the image or the manifest changes, or --retry-failed', () => {
+    const bad = desired(S('etcd'), { source: 'registry', digest: d('2') });
+    const failed = { at: '2026-12-01T03:00:00.000Z', code: 'E_HEALTH_CHECK_FAILED', message: 'exited 1' };
+    const seen = deployed(NOW['etcd'] as DesiredContainer, { previous: deployment(bad, 'b', { failed }) });
+    const skipped = actionOf(planUpdate({ desired: [bad], observed: world(seen), nodes: NODES }), 'etcd');
+    assert.equal(skipped.action, 'skip');
+    assert.match(skipped.reasons[0] ?? '', /failed its health gate at 2026-12-01T03:00:00\.000Z \[E_HEALTH_CHECK_FAILED\].*--retry-failed etcd/);
+    assert.equal(actionOf(planUpdate({ desired: [bad], observed: world(seen), nodes: NODES, retryFailed: true }), 'etcd').action, 'update');
+    const newer = desired(S('etcd'), { source: 'registry', digest: d('3') });
+    assert.equal(actionOf(planUpdate({ desired: [newer], observed: world(seen), nodes: NODES }), 'etcd').action, 'update');
+    const fixed = desired(S('etcd'), { source: 'registry', digest: d('2') });
+    const fixedSeen = deployed(NOW['etcd'] as DesiredContainer, { previous: { ...deployment(bad, 'b', { failed }), inputsDigest: d('f') } });
+    assert.equal(actionOf(planUpdate({ desired: [fixed], observed: world(fixedSeen), nodes: NODES }), 'etcd').action, 'update', 'the manifest changed since');
+  });
+
   it('an update names the image before and after', () => {
     const a = actionOf(planUpdate({ desired: [desired(S('etcd'), { source: 'registry', digest: d('2') })], observed: world(), nodes: NODES }), 'etcd');
     assert.deepEqual(a.image, { name: 'registry.example/etcd:1', from: d('1'), to: d('2'), pull: false });
