@@ -98,6 +98,21 @@ export async function readSharedRootfsRecord(root: string, manifest: Digest): Pr
 export async function ensureSharedRootfs(
   root: string, manifest: Digest, diffIds: readonly Digest[], layers: readonly StackLayer[], options: { signal?: AbortSignal | undefined } = {},
 ): Promise<SharedRootfs> {
+  // Containers of one image rendered at once in this process build its tree once.
+  const home = sharedRootfsHome(root, manifest);
+  let building = inFlight.get(home);
+  if (building === undefined) {
+    building = buildSharedRootfs(root, manifest, diffIds, layers, options).finally(() => inFlight.delete(home));
+    inFlight.set(home, building);
+  }
+  return building;
+}
+
+const inFlight = new Map<string, Promise<SharedRootfs>>();
+
+async function buildSharedRootfs(
+  root: string, manifest: Digest, diffIds: readonly Digest[], layers: readonly StackLayer[], options: { signal?: AbortSignal | undefined },
+): Promise<SharedRootfs> {
   const home = sharedRootfsHome(root, manifest);
   const existing = await readSharedRootfsRecord(root, manifest);
   if (existing !== undefined) return { dir: path.join(home, 'rootfs'), record: existing, created: false };

@@ -14,9 +14,10 @@ import { managerNofileHardLimit, runcPath } from '../runtime/index.ts';
 import type { Store } from '../store/index.ts';
 import { SystemdClient } from '../systemd/index.ts';
 import type { SourceOptions } from '../transport/index.ts';
+import { mapLimit } from '../util/pool.ts';
 import { executePlan, type Outcome } from './execute.ts';
 import {
-  dependencyNodes, desiredContainer, knownContainers, observeContainers, storeImageFacts, type ObserveContext, type StoreView, withContainersLock,
+  dependencyNodes, desiredContainer, knownContainers, OBSERVE_CONCURRENCY, observeContainers, storeImageFacts, type ObserveContext, type StoreView, withContainersLock,
 } from './observe.ts';
 
 export interface ApplyOptions {
@@ -138,16 +139,13 @@ export async function applyManifests(store: StoreView, options: ApplyOptions): P
   const run = async (): Promise<ApplyResult> => {
     const names = [...specs.map((s) => s.name), ...(options.prune === true ? await knownContainers(store.root, options.recordDir) : [])];
     const observed = await observeContainers(ctx, names);
-    const facts = new Map<string, ImageFacts>();
-    for (const spec of specs) {
-      // Boot never reaches the network: "always" runs the pinned or cached image, a missing one waits.
-      facts.set(spec.name, await storeImageFacts(store, spec, observed.get(spec.name), options.boot === true));
-    }
+    // Boot never reaches the network: "always" runs the pinned or cached image, a missing one waits.
+    const facts = new Map<string, ImageFacts>(await mapLimit(specs, OBSERVE_CONCURRENCY, async (spec) => (
+      [spec.name, await storeImageFacts(store, spec, observed.get(spec.name), options.boot === true)] as const)));
     // Foreign units are refused before anything is pulled.
     const foreign = [...observed.values()].filter((o) => o.owner === 'foreign' && specs.some((s) => s.name === o.name));
     if (!dryRun && foreign.length === 0) await pullMissing(store as Store, specs, facts, options, log);
-    const desired: DesiredContainer[] = [];
-    for (const spec of specs) desired.push(await desiredContainer(ctx, spec, facts.get(spec.name) as ImageFacts));
+    const desired: DesiredContainer[] = await mapLimit(specs, OBSERVE_CONCURRENCY, (spec) => desiredContainer(ctx, spec, facts.get(spec.name) as ImageFacts));
     const nodes = dependencyNodes(specs, observed);
     const plan = planApply({ intent: options.boot === true ? 'boot' : 'apply', desired, observed, nodes, prune: options.prune });
     if (dryRun) return { dryRun, plan, outcomes: [] };

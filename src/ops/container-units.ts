@@ -20,18 +20,30 @@ export async function enqueueCreate(client: SystemdClient, unit: string, props: 
   return client.enqueueStartWithKeepAlive(unit, props, keepAliveSliceName(unit), renderKeepAliveProperties(unit), { mode: 'fail' });
 }
 
+/** enqueueCreate for several units, sent back to back in this order (one failure is that unit's only). */
+export async function enqueueCreates(
+  client: SystemdClient, units: ReadonlyArray<{ readonly unit: string; readonly props: UnitProperties }>,
+): Promise<Array<PromiseSettledResult<PendingJob>>> {
+  return client.enqueueStartsWithKeepAlive(units.map((u) => ({
+    service: u.unit, properties: u.props, slice: keepAliveSliceName(u.unit), sliceProperties: renderKeepAliveProperties(u.unit),
+  })), { mode: 'fail' });
+}
+
 /**
  * Queues a start or restart of a registered unit. Its keep-alive slice is
  * made active first (a new one if systemd collected it), so the unit cannot
- * be collected in between — not even when a failed state is reset here.
+ * be collected in between — not even when its failed state and start rate
+ * counter are reset here.
  */
 export async function enqueueStart(client: SystemdClient, unit: string, kind: 'start' | 'restart'): Promise<PendingJob> {
   const slice = keepAliveSliceName(unit);
   const s = await client.getUnitState(slice);
   if (!s.transient) await client.startTransientUnit(slice, renderKeepAliveProperties(unit), { mode: 'fail' });
   else if (s.activeState !== 'active') await client.startUnit(slice);
-  const u = await client.getUnitState(unit);
-  if (u.activeState === 'failed') await resetFailed(client, unit);
+  // keel's own starts are deliberate, not a crash loop: reset the failed state and the start
+  // rate counter, or a few updates and rollbacks within StartLimitIntervalSec= (10 s) hit
+  // start-limit-hit and leave the container down.
+  await resetFailed(client, unit);
   return client.enqueue(kind, unit);
 }
 

@@ -30,7 +30,8 @@ import type { Store } from '../store/index.ts';
 import type { JobOutcome, PendingJob, SystemdClient, UnitProperties } from '../systemd/index.ts';
 import type { SourceOptions } from '../transport/index.ts';
 import { abortable } from '../util/abortable.ts';
-import { enqueueCreate, enqueueStart, settle, stopUnits, waitCollected, withJournal } from './container-units.ts';
+import { mapLimit } from '../util/pool.ts';
+import { enqueueCreate, enqueueCreates, enqueueStart, settle, stopUnits, waitCollected, withJournal } from './container-units.ts';
 import { healthGate } from './health.ts';
 import { containerUnitProperties, propertiesDigest, propertySettings } from './observe.ts';
 import { prepareRootfs, removeContainerBundles, renderContainer, type RenderResult } from './render.ts';
@@ -166,11 +167,13 @@ async function prepare(ctx: ExecuteContext, a: PlannedAction, pulled: Map<string
     const image = a.image.name;
     let p = pulled.get(image);
     if (p === undefined) {
-      ctx.log(`pulling ${spec.image} for ${spec.name}`);
-      const { pullImage } = await import('./pull.ts'); // only when needed: a boot from the cache never loads the registry client
+      // Set before the first await: containers prepared at once share one pull of their image.
       if (ctx.source === undefined) throw new KeelError('E_INTERNAL', 'executePlan: a pull without registry options');
       const source = ctx.source;
-      p = pullImage(ctx.store, spec.image, { source, signal: ctx.signal }).then(() => undefined);
+      ctx.log(`pulling ${spec.image} for ${spec.name}`);
+      p = import('./pull.ts') // only when needed: a boot from the cache never loads the registry client
+        .then(({ pullImage }) => pullImage(ctx.store, spec.image, { source, signal: ctx.signal })).then(() => undefined);
+      p.catch(() => undefined); // awaited below by each container that needs it
       pulled.set(image, p);
     }
     await p;
@@ -190,35 +193,92 @@ async function prepare(ctx: ExecuteContext, a: PlannedAction, pulled: Map<string
   return { action: a, spec, props, rendered, record };
 }
 
-async function queue(ctx: ExecuteContext, p: Prepared, kind: 'create' | 'start' | 'restart'): Promise<{ job: PendingJob; restartsBefore: number }> {
-  await writeAppliedRecord(p.record, ctx.recordDir);
-  if (kind === 'create') return { job: await enqueueCreate(ctx.client, p.spec.unit, p.props), restartsBefore: 0 };
-  const before = (await ctx.client.getUnitState(p.spec.unit)).nRestarts;
-  return { job: await enqueueStart(ctx.client, p.spec.unit, kind), restartsBefore: before };
+/** How many containers are rendered and prepared at once (files, hashing, a mount each). */
+const PREPARE_CONCURRENCY = 4;
+
+type Queued = { readonly p: Prepared; readonly job: PendingJob; readonly restartsBefore: number } | { readonly p: Prepared; readonly error: unknown };
+
+function jobKind(p: Prepared): 'create' | 'start' | 'restart' {
+  const a = p.action.action;
+  return a === 'create' || a === 'recreate' ? 'create' : a === 'restart' ? 'restart' : 'start';
+}
+
+/**
+ * Writes every record (pending), then queues every job in start order: runs
+ * of creations go to systemd as one batch of calls sent back to back, a start
+ * or restart of a registered unit between them in its place.
+ */
+async function queueJobs(ctx: ExecuteContext, list: readonly Prepared[]): Promise<Queued[]> {
+  const written = await Promise.allSettled(list.map((p) => writeAppliedRecord(p.record, ctx.recordDir)));
+  const out: Queued[] = [];
+  let batch: Prepared[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const jobs = await enqueueCreates(ctx.client, batch.map((p) => ({ unit: p.spec.unit, props: p.props })));
+    batch.forEach((p, i) => {
+      const r = jobs[i] as PromiseSettledResult<PendingJob>;
+      out.push(r.status === 'fulfilled' ? { p, job: r.value, restartsBefore: 0 } : { p, error: r.reason });
+    });
+    batch = [];
+  };
+  for (const [i, p] of list.entries()) {
+    const w = written[i] as PromiseSettledResult<void>;
+    if (w.status === 'rejected') {
+      out.push({ p, error: w.reason });
+      continue;
+    }
+    const kind = jobKind(p);
+    if (kind === 'create') {
+      batch.push(p);
+      continue;
+    }
+    await flush();
+    try {
+      const before = (await ctx.client.getUnitState(p.spec.unit)).nRestarts;
+      out.push({ p, job: await enqueueStart(ctx.client, p.spec.unit, kind), restartsBefore: before });
+    } catch (err) {
+      out.push({ p, error: err });
+    }
+  }
+  await flush();
+  return out;
 }
 
 /** Creates, starts and restarts what the plan says, all jobs queued before any is awaited. */
 async function startContainers(ctx: ExecuteContext, actions: readonly PlannedAction[], failedNames: Set<string>): Promise<Outcome[]> {
   const out: Outcome[] = [];
   const pulled = new Map<string, Promise<void>>();
-  const prepared: Prepared[] = [];
-  for (const a of actions) {
-    ctx.signal?.throwIfAborted();
-    const spec = specOf(ctx, a);
-    const dep = spec.requires.find((u) => failedNames.has(u.replace(/\.service$/, '')));
-    if (dep !== undefined) {
-      failedNames.add(a.name);
-      out.push(failed(a, new KeelError('E_UNIT_DEPENDENCY', `${a.unit} was not started: it requires ${dep}, which failed`)));
-      continue;
-    }
+  // Prepared several at once, in start order; one waits for the containers it
+  // requires, and is not prepared when one of them failed.
+  const ready = new Map(actions.map((a) => [a.name, Promise.withResolvers<boolean>()]));
+  const preparing = await mapLimit(actions, PREPARE_CONCURRENCY, async (a): Promise<Prepared | undefined> => {
+    const settled = ready.get(a.name) as PromiseWithResolvers<boolean>;
     try {
-      prepared.push(await prepare(ctx, a, pulled));
+      const spec = specOf(ctx, a);
+      let dep = spec.requires.find((u) => failedNames.has(u.replace(/\.service$/, '')));
+      for (const u of spec.requires) {
+        if (dep !== undefined) break;
+        const r = ready.get(u.replace(/\.service$/, ''));
+        if (r !== undefined && !(await r.promise)) dep = u;
+      }
+      if (dep !== undefined) {
+        failedNames.add(a.name);
+        out.push(failed(a, new KeelError('E_UNIT_DEPENDENCY', `${a.unit} was not started: it requires ${dep}, which failed`)));
+        settled.resolve(false);
+        return undefined;
+      }
+      const p = await prepare(ctx, a, pulled);
+      settled.resolve(true);
+      return p;
     } catch (err) {
+      settled.resolve(false);
       if (isKeelError(err, 'E_INTERRUPTED') || ctx.signal?.aborted) throw err;
       failedNames.add(a.name);
       out.push(failed(a, err));
+      return undefined;
     }
-  }
+  }, ctx.signal);
+  const prepared = preparing.filter((p): p is Prepared => p !== undefined);
   // Units whose properties changed: stopped and collected before they are registered again.
   const recreate = prepared.filter((p) => p.action.action === 'recreate');
   if (recreate.length > 0) {
@@ -238,17 +298,13 @@ async function startContainers(ctx: ExecuteContext, actions: readonly PlannedAct
   }
   // Queue every job in start order, then wait for all of them together.
   const started: Array<{ p: Prepared; job: PendingJob; restartsBefore: number }> = [];
-  for (const p of prepared) {
-    if (failedNames.has(p.spec.name)) continue;
-    const a = p.action.action;
-    const kind = a === 'create' || a === 'recreate' ? 'create' : a === 'restart' ? 'restart' : 'start';
-    try {
-      const q = await queue(ctx, p, kind);
-      started.push({ p, ...q });
-    } catch (err) {
-      failedNames.add(p.spec.name);
-      out.push(failed(p.action, await withJournal(err, p.spec.unit)));
+  for (const q of await queueJobs(ctx, prepared.filter((p) => !failedNames.has(p.spec.name)))) {
+    if ('job' in q) {
+      started.push(q);
+      continue;
     }
+    failedNames.add(q.p.spec.name);
+    out.push(failed(q.p.action, await withJournal(q.error, q.p.spec.unit)));
   }
   let results: Array<PromiseSettledResult<JobOutcome>>;
   try {
@@ -272,18 +328,17 @@ async function startContainers(ctx: ExecuteContext, actions: readonly PlannedAct
   } catch (err) {
     throw interrupted(err, started.map((s) => s.p.spec.unit), 'start');
   }
-  for (let i = 0; i < settling.length; i++) {
-    const { s } = settling[i] as (typeof settling)[number];
+  // Records confirmed and outcomes read for all at once.
+  out.push(...await Promise.all(settling.map(async ({ s }, i) => {
     const r = settled[i] as PromiseSettledResult<unknown>;
     if (r.status === 'rejected') {
       failedNames.add(s.p.spec.name);
-      out.push(failed(s.p.action, await withJournal(r.reason, s.p.spec.unit), { slot: s.p.rendered.slot, imageDigest: s.p.rendered.imageDigest }));
-      continue;
+      return failed(s.p.action, await withJournal(r.reason, s.p.spec.unit), { slot: s.p.rendered.slot, imageDigest: s.p.rendered.imageDigest });
     }
     await writeAppliedRecord({ ...s.p.record, pending: false }, ctx.recordDir);
     const pulled = ctx.desired.get(s.p.spec.name)?.image.source === 'registry';
-    out.push(await stateOutcome(ctx, s.p.action, PAST[s.p.action.action] ?? s.p.action.action, 'ok', { imageDigest: s.p.rendered.imageDigest, ...(pulled ? { pulled } : {}) }));
-  }
+    return stateOutcome(ctx, s.p.action, PAST[s.p.action.action] ?? s.p.action.action, 'ok', { imageDigest: s.p.rendered.imageDigest, ...(pulled ? { pulled } : {}) });
+  })));
   return out;
 }
 

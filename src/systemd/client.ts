@@ -13,7 +13,7 @@ import { KeelError, isKeelError } from '../errors.ts';
 import { BusConnection, DEFAULT_SYSTEM_BUS_ADDRESS, describeAddress, unvariant, variant, type BusSignal } from './bus.ts';
 import { jobResultCode, mapBusError } from './map-errors.ts';
 import type { UnitProperties } from './properties.ts';
-import { parseUnitName } from './unit-name.ts';
+import { parseUnitName, unitObjectPath } from './unit-name.ts';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -209,15 +209,37 @@ export class SystemdClient {
   async enqueueStartWithKeepAlive(
     service: string, properties: UnitProperties, slice: string, sliceProperties: UnitProperties, options: JobOptions = {},
   ): Promise<PendingJob> {
-    parseUnitName(service, {}, 'transient unit name');
-    parseUnitName(slice, { types: ['slice'] }, 'keep-alive slice name');
+    const [r] = await this.enqueueStartsWithKeepAlive([{ service, properties, slice, sliceProperties }], options);
+    if (r === undefined || r.status === 'rejected') throw r?.reason ?? new KeelError('E_INTERNAL', `starting ${service}: no result`);
+    return r.value;
+  }
+
+  /**
+   * enqueueStartWithKeepAlive for several services at once: the calls are
+   * sent back to back in the given order without waiting for each reply
+   * (systemd reads them in that order, so a unit exists before a later one
+   * that requires it is created), then each one's job is looked up. One
+   * refused call fails only its own entry.
+   */
+  async enqueueStartsWithKeepAlive(
+    items: ReadonlyArray<{ readonly service: string; readonly properties: UnitProperties; readonly slice: string; readonly sliceProperties: UnitProperties }>,
+    options: JobOptions = {},
+  ): Promise<Array<PromiseSettledResult<PendingJob>>> {
     const mode = checkMode(options.mode ?? 'fail');
+    for (const it of items) {
+      parseUnitName(it.service, {}, 'transient unit name');
+      parseUnitName(it.slice, { types: ['slice'] }, 'keep-alive slice name');
+    }
     await this.#subscribe();
     const mark = this.#seq;
     const started = performance.now();
-    await this.#manager('StartTransientUnit', `starting ${service}`, 'ssa(sv)a(sa(sv))',
-      [slice, mode, this.#encode(sliceProperties), [[service, this.#encode(properties)]]], service);
-    return this.#indirectJob(service, 'starting', mark, started, options.jobTimeoutMs);
+    // No await in this loop: every call is on the socket before the first reply is read.
+    const sent = items.map((it) => this.#manager('StartTransientUnit', `starting ${it.service}`, 'ssa(sv)a(sa(sv))',
+      [it.slice, mode, this.#encode(it.sliceProperties), [[it.service, this.#encode(it.properties)]]], it.service));
+    return Promise.allSettled(items.map(async (it, i) => {
+      await sent[i];
+      return this.#indirectJob(it.service, 'starting', mark, started, options.jobTimeoutMs);
+    }));
   }
 
   /** Starts `unit`; when it pulls in `follower` (Wants=), returns the follower's job instead. */
@@ -270,13 +292,13 @@ export class SystemdClient {
   async getUnitState(name: string): Promise<UnitState> {
     parseUnitName(name);
     const action = `reading the state of ${name}`;
-    const [path] = await this.#manager('LoadUnit', action, 's', [name], name);
-    if (typeof path !== 'string') throw new KeelError('E_SYSTEMD_REFUSED', `${action}: LoadUnit returned no object path`);
-    const unit = await this.#getAll(path, 'org.freedesktop.systemd1.Unit', action, name);
-    let service: Record<string, unknown> = {};
-    if (name.endsWith('.service')) {
-      service = await this.#getAll(path, 'org.freedesktop.systemd1.Service', action, name);
-    }
+    // The unit's object path loads it as LoadUnit would (what systemctl show does);
+    // both interfaces are asked at once.
+    const path = unitObjectPath(name);
+    const [unit, service] = await Promise.all([
+      this.#getAll(path, 'org.freedesktop.systemd1.Unit', action, name),
+      name.endsWith('.service') ? this.#getAll(path, 'org.freedesktop.systemd1.Service', action, name) : Promise.resolve({} as Record<string, unknown>),
+    ]);
     const has = (k: string): boolean => Object.hasOwn(service, k);
     return Object.freeze({
       name,
@@ -331,6 +353,15 @@ export class SystemdClient {
     try {
       const [dict] = await this.#conn.call({ destination: SYSTEMD, path, interface: PROPERTIES, member: 'GetAll', signature: 's', body: [iface] });
       return typeof dict === 'object' && dict !== null ? (dict as Record<string, unknown>) : {};
+    } catch (err) {
+      throw mapBusError(action, err, unit);
+    }
+  }
+
+  async #get(path: string, iface: string, property: string, action: string, unit: string): Promise<unknown> {
+    try {
+      const [value] = await this.#conn.call({ destination: SYSTEMD, path, interface: PROPERTIES, member: 'Get', signature: 'ss', body: [iface, property] });
+      return value;
     } catch (err) {
       throw mapBusError(action, err, unit);
     }
@@ -440,10 +471,7 @@ export class SystemdClient {
    */
   async #indirectJob(unit: string, verb: string, mark: number, started: number, jobTimeoutMs: number | undefined): Promise<PendingJob> {
     const action = `reading the job of ${unit}`;
-    const [path] = await this.#manager('LoadUnit', action, 's', [unit], unit);
-    if (typeof path !== 'string') throw new KeelError('E_SYSTEMD_REFUSED', `${action}: LoadUnit returned no object path`);
-    const props = await this.#getAll(path, 'org.freedesktop.systemd1.Unit', action, unit);
-    const raw = unvariant(props['Job']);
+    const raw = unvariant(await this.#get(unitObjectPath(unit), 'org.freedesktop.systemd1.Unit', 'Job', action, unit));
     const job = Array.isArray(raw) && typeof raw[1] === 'string' && jobId(raw) !== 0 ? raw[1] : undefined;
     if (job !== undefined) return this.#pending(unit, job, this.#finishJob(unit, verb, job, started, jobTimeoutMs));
     for (const [id, f] of this.#finished) {

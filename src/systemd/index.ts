@@ -23,7 +23,7 @@ export type {
   UnitProperties,
   UnitProperty,
 } from './properties.ts';
-export { escapeUnitComponent, parseUnitName, UNIT_NAME_MAX, UNIT_TYPES } from './unit-name.ts';
+export { escapeUnitComponent, parseUnitName, unitObjectPath, UNIT_NAME_MAX, UNIT_TYPES } from './unit-name.ts';
 export type { UnitNameRules, UnitType } from './unit-name.ts';
 export { jobResultCode, mapBusError } from './map-errors.ts';
 export type { JobResult } from './map-errors.ts';

@@ -73,3 +73,20 @@ export function escapeUnitComponent(value: string): string {
   }
   return out;
 }
+
+/**
+ * The D-Bus object path of a unit, as systemd names it
+ * (/org/freedesktop/systemd1/unit/ + the name with every byte outside
+ * [A-Za-z0-9], and a leading digit, written _xx). Asking that path loads the unit, as LoadUnit does,
+ * so reading a unit's properties costs one call instead of two.
+ */
+export function unitObjectPath(name: string): string {
+  let out = '';
+  const bytes = Buffer.from(name, 'utf8');
+  bytes.forEach((b, i) => {
+    const alpha = (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+    const digit = b >= 0x30 && b <= 0x39 && i > 0; // a leading digit is escaped too
+    out += alpha || digit ? String.fromCharCode(b) : `_${b.toString(16).padStart(2, '0')}`;
+  });
+  return `/org/freedesktop/systemd1/unit/${out === '' ? '_' : out}`;
+}

@@ -61,7 +61,14 @@ async function activeDigest(name: string): Promise<string> {
 }
 
 async function versionIn(name: string): Promise<string> {
-  return (await ok(keel('exec', name, '--', 'cat', '/version'), `exec ${name} cat /version`)).trim();
+  const r = await keel('exec', name, '--', 'cat', '/version');
+  if (r.code !== 0) {
+    // What the unit did is what a reader of a failure needs.
+    const journal = (await guest('journalctl', '--no-pager', '-n', '60', '-u', `${name}.service`)).stdout;
+    const state = (await guest('systemctl', 'show', '-pActiveState', '-pSubState', '-pNRestarts', '-pMainPID', `${name}.service`)).stdout;
+    assert.fail(`exec ${name} cat /version failed (exit ${r.code}):\n${r.stderr}\n${state}\n${journal}`);
+  }
+  return r.stdout.trim();
 }
 
 // The app checks the markers of its image: /ok (else it exits 3 at start).
@@ -224,7 +231,11 @@ describe('update and rollback', () => {
     const r = await keel('update', '--window', '1', 'app');
     assert.equal(r.code, 69, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stderr, /E_HEALTH_CHECK_FAILED/);
-    assert.equal(await versionIn('app'), '2');
+    if (/did not start either/.test(r.stderr)) {
+      const journal = (await guest('journalctl', '--no-pager', '-n', '80', '-u', 'app.service')).stdout;
+      assert.fail(`${r.stderr}\n${journal}`);
+    }
+    assert.equal(await versionIn('app'), '2', r.stderr);
     // The failed deployment is marked: keel rollback will not switch to it.
     const back = await keel('rollback', 'app');
     assert.equal(back.code, 66, back.stderr);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { escapeUnitComponent, parseUnitName } from '../../../src/systemd/unit-name.ts';
+import { escapeUnitComponent, parseUnitName, unitObjectPath } from '../../../src/systemd/unit-name.ts';
 
 describe('parseUnitName', () => {
   it('accepts systemd unit names and returns the type', () => {
@@ -31,5 +31,16 @@ describe('escapeUnitComponent', () => {
     assert.equal(escapeUnitComponent('.hidden'), '\\x2ehidden');
     assert.equal(escapeUnitComponent('ü'), '\\xc3\\xbc');
     assert.equal(escapeUnitComponent('v1.2_x:y'), 'v1.2_x:y');
+  });
+});
+
+describe('unitObjectPath', () => {
+  it('escapes as systemd does (sd_bus_path_encode): every byte outside [A-Za-z0-9], and a leading digit, is _xx', () => {
+    assert.equal(unitObjectPath('etcd.service'), '/org/freedesktop/systemd1/unit/etcd_2eservice');
+    assert.equal(unitObjectPath('kube-proxy.service'), '/org/freedesktop/systemd1/unit/kube_2dproxy_2eservice');
+    assert.equal(unitObjectPath('keel-kube\\x2dproxy.slice'), '/org/freedesktop/systemd1/unit/keel_2dkube_5cx2dproxy_2eslice');
+    assert.equal(unitObjectPath('dbus.socket'), '/org/freedesktop/systemd1/unit/dbus_2esocket');
+    assert.equal(unitObjectPath('a_b@1.service'), '/org/freedesktop/systemd1/unit/a_5fb_401_2eservice');
+    assert.equal(unitObjectPath('1st.service'), '/org/freedesktop/systemd1/unit/_31st_2eservice');
   });
 });
