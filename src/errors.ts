@@ -66,8 +66,10 @@ export const CODES = {
   E_STORE_LOCKED: { exit: Exit.TEMPFAIL, summary: 'another keel process held a store lock for longer than the wait allowed' },
   E_STORE_NOT_FOUND: { exit: Exit.NOINPUT, summary: 'there is no keel store at --root (a reading command never creates one)' },
   E_STORE_CORRUPT: { exit: Exit.DATAERR, summary: 'the store is inconsistent (keel check names what is wrong)' },
-  E_STORE_IO: { exit: Exit.IOERR, summary: 'reading or writing the store failed (disk full, I/O error)' },
-  E_PERMISSION: { exit: Exit.NOPERM, summary: 'keel lacks a privilege it needs (most commands need root)' },
+  E_STORE_IO: { exit: Exit.IOERR, summary: 'reading or writing a file failed with an I/O error (EIO, or an errno with no code of its own; the message names it)' },
+  E_DISK_FULL: { exit: Exit.IOERR, summary: 'the filesystem keel was writing to is full, out of inodes or over a quota (ENOSPC, EDQUOT)' },
+  E_READ_ONLY_FS: { exit: Exit.CANTCREAT, summary: 'the filesystem keel was writing to is mounted read-only (EROFS)' },
+  E_PERMISSION: { exit: Exit.NOPERM, summary: 'keel lacks a privilege it needs (EACCES, EPERM; most commands need root)' },
   E_BUNDLE_EXISTS: { exit: Exit.CANTCREAT, summary: 'the bundle directory exists and is not empty' },
   E_MOUNT_SOURCE: { exit: Exit.CONFIG, summary: 'a host mount source is missing (and the manifest does not say create: true) or is refused as sensitive' },
 
@@ -134,17 +136,71 @@ export function errnoCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** A filesystem errno's own code and what to do about it. */
+export interface ErrnoClass {
+  readonly code: ErrorCode;
+  readonly hint: string;
+}
+
+/**
+ * The one errno → code mapping (fsError and the CLI's last-resort
+ * src/cli/exit.ts asKeelError both use it). Returns undefined for an errno
+ * that has no code of its own (fsError reports those as E_STORE_IO).
+ * `path` is the file the call was about, when the error names one.
+ */
+export function classifyErrno(errno: string | undefined, path?: string): ErrnoClass | undefined {
+  const where = path === undefined ? 'the filesystem' : `the filesystem holding ${path}`;
+  switch (errno) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return {
+        code: 'E_DISK_FULL',
+        hint: `free space on ${where} (df -h and df -i show blocks and inodes; keel rmi NAME then keel prune free images no one needs)${errno === 'EDQUOT' ? ' or raise the quota' : ''}, then run the command again`,
+      };
+    case 'EROFS':
+      return {
+        code: 'E_READ_ONLY_FS',
+        hint: `${where} is mounted read-only: remount it read-write (mount -o remount,rw MOUNTPOINT) or point --root at a writable filesystem`,
+      };
+    case 'EACCES':
+    case 'EPERM':
+      return {
+        code: 'E_PERMISSION',
+        hint:
+          process.geteuid?.() === 0
+            ? 'keel runs as root, so the refusal comes from elsewhere: the file\'s attributes (lsattr: immutable), the mount (nosuid, root_squash on NFS) or a security module (SELinux, AppArmor; see the audit log)'
+            : 'run keel as root',
+      };
+    case 'EIO':
+      return { code: 'E_STORE_IO', hint: `the device under ${where} reported an I/O error: check the kernel log (dmesg) and the disk's health` };
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Wraps an unexpected filesystem failure in a KeelError that says what keel was
- * doing. Permission problems and full disks get their own codes so the CLI can
- * say what to do.
+ * doing, with the errno's own code from classifyErrno (disk full, read-only
+ * filesystem, permission, I/O error) so the CLI can say what to do.
  */
 export function fsError(action: string, err: unknown): KeelError {
   if (err instanceof KeelError) return err;
   const errno = errnoCode(err);
   const reason = err instanceof Error ? err.message : String(err);
-  if (errno === 'EACCES' || errno === 'EPERM') {
-    return new KeelError('E_PERMISSION', `${action}: ${reason}`, { cause: err, hint: 'run keel as root' });
+  const path = errnoPath(err);
+  const cls = classifyErrno(errno, path);
+  return new KeelError(cls?.code ?? 'E_STORE_IO', `${action}: ${reason}`, {
+    cause: err,
+    detail: { errno, ...(path === undefined ? {} : { path }) },
+    ...(cls === undefined ? {} : { hint: cls.hint }),
+  });
+}
+
+/** The path a Node system error is about, if it names one. */
+function errnoPath(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'path' in err) {
+    const p = (err as { path: unknown }).path;
+    return typeof p === 'string' ? p : undefined;
   }
-  return new KeelError('E_STORE_IO', `${action}: ${reason}`, { cause: err, detail: { errno } });
+  return undefined;
 }

@@ -1,7 +1,7 @@
 // The one place where error codes become exit statuses (sysexits), and where
 // errors are printed for people.
 
-import { CODES, Exit, KeelError, errnoCode, type ExitStatus } from '../errors.ts';
+import { CODES, Exit, KeelError, classifyErrno, errnoCode, fsError, type ExitStatus } from '../errors.ts';
 
 export function exitStatusFor(err: unknown): ExitStatus {
   if (err instanceof KeelError) return CODES[err.code].exit;
@@ -11,13 +11,9 @@ export function exitStatusFor(err: unknown): ExitStatus {
 /** Turns an unexpected non-KeelError into one, so every failure prints a code. */
 export function asKeelError(err: unknown): KeelError {
   if (err instanceof KeelError) return err;
-  const errno = errnoCode(err);
-  if (errno === 'EACCES' || errno === 'EPERM') {
-    return new KeelError('E_PERMISSION', (err as Error).message, { cause: err, hint: 'run keel as root' });
-  }
-  if (errno === 'ENOSPC' || errno === 'EIO' || errno === 'EDQUOT' || errno === 'EROFS') {
-    return new KeelError('E_STORE_IO', (err as Error).message, { cause: err });
-  }
+  // an errno with a code of its own (disk full, read-only, permission, EIO):
+  // the one mapping in src/errors.ts; any other stray errno is a bug (E_INTERNAL)
+  if (classifyErrno(errnoCode(err)) !== undefined) return fsError('a system call failed', err);
   if (err instanceof Error && err.name === 'AbortError') {
     return new KeelError('E_INTERRUPTED', 'interrupted', { cause: err });
   }

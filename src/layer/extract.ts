@@ -246,7 +246,8 @@ function sameEntry(header: TarHeader, entry: GuardedEntry): boolean {
  * the tar end was reached, the input ended and the diff_id matched. Making the
  * tree durable is the store's job when it commits the layer (one syncfs for
  * the whole tree, not an fsync per file). Rejects with a KeelError otherwise
- * (E_LAYER_*, E_DIGEST_MISMATCH, E_INTERRUPTED, E_STORE_IO, E_PERMISSION); the
+ * (E_LAYER_*, E_DIGEST_MISMATCH, E_INTERRUPTED, and the filesystem's own codes:
+ * E_DISK_FULL, E_READ_ONLY_FS, E_PERMISSION, E_STORE_IO); the
  * caller then deletes `dir`. docs/layers.md has the policy.
  */
 export async function extractLayer(input: Readable, dir: string, options: ExtractLayerOptions): Promise<LayerStats> {
@@ -290,7 +291,16 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
     });
     extract.on('error', (err: unknown) => reject(fail(err)));
     extract.on('close', () => {
-      if (!finished) reject(failure ?? malformed('the tar parser stopped early'));
+      if (finished) return;
+      // Ending the iteration of an entry's data (a write failed: ENOSPC,
+      // EROFS, EIO) destroys tar-stream's whole extract without an error, so
+      // 'close' comes before that entry's failure is recorded: wait for the
+      // entry to settle, so a full disk is reported as such, not as a
+      // malformed layer (issue 9).
+      void current.then(
+        () => undefined,
+        () => undefined,
+      ).then(() => reject(failure ?? malformed('the tar parser stopped early')));
     });
   });
   extractDone.catch(() => undefined);

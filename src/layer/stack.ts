@@ -120,7 +120,8 @@ async function applyWhiteout(dirs: DirResolver, comps: readonly string[]): Promi
  * and symlinks from the layer dirs (directories are always created fresh, and
  * FIFOs made anew: a shared FIFO would connect containers). Paths resolve
  * inside `rootfs` as if it were `/`. Rejects with a KeelError (E_BUNDLE_EXISTS, E_LAYER_PATH, E_LAYER_WHITEOUT,
- * E_LAYER_UNSUPPORTED, E_INTERRUPTED, E_STORE_IO, E_PERMISSION).
+ * E_LAYER_UNSUPPORTED, E_INTERRUPTED, and the filesystem's own codes:
+ * E_DISK_FULL, E_READ_ONLY_FS, E_PERMISSION, E_STORE_IO).
  */
 export async function stackLayers(layers: readonly (string | StackLayer)[], rootfs: string, options: StackOptions): Promise<StackStats> {
   const root = path.resolve(rootfs);

@@ -229,19 +229,23 @@ async function ensureLayer(
         stats = await extractLayer(verified, staging.dir, { compression, diffId, signal });
       } else {
         // One download feeds both the blob store and the extractor; the first
-        // failure on either side stops the download, so neither keeps going.
+        // failure on either side stops the download, so neither keeps going,
+        // and is the one reported: the other side's failure is its consequence
+        // (a full disk under the blob store is not a malformed layer).
         const stream = await source.openBlob(layer, { signal, onProgress });
         const [toStore, toExtract] = tee(stream);
         const writing = store.writeBlob(layer, toStore, { sourceVerifies: true });
         const extracting = extractLayer(toExtract, staging.dir, { compression, diffId, signal });
+        let firstFailure: { err: unknown } | undefined;
         const stop = (err: unknown): void => {
+          firstFailure ??= { err };
           if (!stream.destroyed) stream.destroy(err instanceof Error ? err : new Error(String(err)));
         };
         writing.catch(stop);
         extracting.catch(stop);
-        const [written, extracted] = await Promise.allSettled([writing, extracting]);
+        const [, extracted] = await Promise.allSettled([writing, extracting]);
+        if (firstFailure !== undefined) throw firstFailure.err;
         if (extracted.status === 'rejected') throw extracted.reason;
-        if (written.status === 'rejected') throw written.reason;
         stats = extracted.value;
       }
       await staging.commit(diffId, {
