@@ -29,11 +29,12 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'rollback', summary: 'switch containers back to their previous deployment', load: async () => (await import('./commands/rollback.ts')).rollback },
   { name: 'remove', summary: 'stop and unregister system containers, delete their bundles', load: async () => (await import('./commands/remove.ts')).remove },
   { name: 'boot', summary: 'bring the system containers back at boot (run by keel.service)', load: async () => (await import('./commands/boot.ts')).boot },
+  { name: 'completion', summary: 'print the shell completion script (bash)', load: async () => (await import('./commands/completion.ts')).completion },
 ];
 
 const COMPILE_CACHE = '/var/cache/keel/node-compile-cache';
 
-const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   root: { type: 'string', value: 'DIR', help: `the store (default ${GLOBAL_DEFAULTS.root})` },
   config: { type: 'string', value: 'FILE', help: `registry mirrors, insecure registries, auth file (default ${GLOBAL_DEFAULTS.config})` },
   manifests: { type: 'string', value: 'DIR', help: `the manifest directory (default ${GLOBAL_DEFAULTS.manifests})` },

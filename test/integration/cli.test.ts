@@ -81,3 +81,37 @@ test('a missing image source is E_IMAGE_NOT_FOUND, exit 66', async () => {
   assert.equal(r.code, 66, r.stderr);
   assert.match(r.stderr, /\[E_IMAGE_NOT_FOUND\]/);
 });
+
+test('pull --json pulls every image even when one fails, and says which with its code', async () => {
+  const r = await runKeel(['--root', path.join(work.path, 'store5'), 'pull', '--json', `oci:${work.path}/nope:x`, `oci:${layout}:empty`]);
+  assert.equal(r.code, 66, r.stderr);
+  const doc = JSON.parse(r.stdout) as { version: number; images: Array<{ input: string; status: string; digest?: string; name?: string; error?: { code: string } }> };
+  assert.equal(doc.version, 1);
+  assert.deepEqual(doc.images.map((i) => [i.status, i.error?.code]), [['failed', 'E_IMAGE_NOT_FOUND'], ['ok', undefined]]);
+  assert.equal(doc.images[1]?.name, 'localhost/layout:empty');
+  assert.match(doc.images[1]?.digest ?? '', /^sha256:[0-9a-f]{64}$/);
+});
+
+test('validate --json gives every problem with file, line, column, key and hint', async () => {
+  const bad = path.join(work.path, 'bad.yaml');
+  await execFile('sh', ['-c', `printf 'name: x\\nimage: busybox\\nnetwork: hots\\nworkingdir: /\\n' > ${bad}`]);
+  const r = await runKeel(['validate', '--json', bad]);
+  assert.equal(r.code, 78, r.stderr);
+  const doc = JSON.parse(r.stdout) as { version: number; valid: boolean; problems: Array<Record<string, unknown>> };
+  assert.equal(doc.version, 1);
+  assert.equal(doc.valid, false);
+  assert.deepEqual(doc.problems.map((p) => [p['line'], p['column'], p['key'], p['hint']]), [[3, 10, 'network', 'did you mean host?'], [4, 1, 'workingdir', 'did you mean workingDir?']]);
+  const good = await runKeel(['validate', '--json', path.join(path.dirname(KEEL_BIN), '..', 'manifests', 'etcd.yaml')]);
+  assert.equal(good.code, 0, good.stderr);
+  assert.deepEqual((JSON.parse(good.stdout) as { containers: Array<{ name: string }> }).containers.map((c) => c.name), ['etcd']);
+});
+
+test('completion bash prints a script bash accepts; another shell is E_USAGE', async () => {
+  const r = await runKeel(['completion', 'bash']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /complete -F _keel keel/);
+  await execFile('bash', ['-n', '-c', r.stdout]);
+  const fish = await runKeel(['completion', 'fish']);
+  assert.equal(fish.code, 64);
+  assert.match(fish.stderr, /\[E_USAGE\]/);
+});

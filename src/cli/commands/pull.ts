@@ -1,10 +1,41 @@
 // keel pull IMAGE...
 
 import { parsePlatform } from '../../oci/platform.ts';
+import type { Platform } from '../../oci/types.ts';
 import { pullImage } from '../../ops/pull.ts';
 import type { Command } from '../command.ts';
 import { openStore, sourceOptions } from '../context.ts';
+import type { Store } from '../../store/index.ts';
+import type { SourceOptions } from '../../transport/index.ts';
+import { asKeelError, exitStatusFor } from '../exit.ts';
 import { PullProgress } from '../progress.ts';
+
+/** The shape of `keel pull --json` (docs/operations.md); bumped on an incompatible change. */
+export const PULL_JSON_VERSION = 1;
+
+async function pullAsJson(
+  images: readonly string[],
+  o: { store: Store; source: SourceOptions; platform: Platform | undefined; signal: AbortSignal; quiet: boolean },
+): Promise<number> {
+  const out: unknown[] = [];
+  let status = 0;
+  for (const input of images) {
+    const progress = o.quiet ? undefined : new PullProgress(process.stderr);
+    try {
+      const r = await pullImage(o.store, input, { source: o.source, platform: o.platform, observer: progress, signal: o.signal });
+      progress?.finish(r.digest);
+      out.push({ input, status: 'ok', name: r.name, digest: r.digest, ...(r.indexDigest !== undefined ? { indexDigest: r.indexDigest } : {}), platform: r.platform });
+    } catch (err) {
+      progress?.fail();
+      if (o.signal.aborted) throw err;
+      const e = asKeelError(err);
+      out.push({ input, status: 'failed', error: { code: e.code, message: e.message } });
+      if (status === 0) status = exitStatusFor(e);
+    }
+  }
+  process.stdout.write(`${JSON.stringify({ version: PULL_JSON_VERSION, images: out }, null, 2)}\n`);
+  return status;
+}
 
 export const pull: Command = {
   name: 'pull',
@@ -15,6 +46,10 @@ layer extracted once. Everything is verified against its digest while it arrives
 Prints the resolved manifest digest of each image on stdout, one per line; progress
 goes to stderr (live bars on a terminal, one line per image otherwise).
 
+--json pulls every IMAGE even when one fails and prints {"version": 1, "images":
+[{"input", "status": "ok"|"failed", "name", "digest", "indexDigest", "platform",
+"error": {"code", "message"}}...]}; the exit status is that of the first failure.
+
 Examples:
   keel pull quay.io/coreos/etcd:v3.5.17
   keel --root /var/lib/keel pull 127.0.0.1:5000/etcd@sha256:…
@@ -23,6 +58,7 @@ Examples:
     platform: { type: 'string', value: 'OS/ARCH[/VARIANT]', help: 'platform to pick from an image index (default: this host)' },
     authfile: { type: 'string', value: 'FILE', help: 'registry credentials (auth.json or ~/.docker/config.json format)' },
     quiet: { type: 'boolean', short: 'q', help: 'print only the digests' },
+    json: { type: 'boolean', help: 'print what was pulled (or why not) as JSON' },
   },
   minArgs: 1,
   maxArgs: Infinity,
@@ -30,6 +66,7 @@ Examples:
     const platform = typeof values.platform === 'string' ? parsePlatform(values.platform) : undefined;
     const store = await openStore(global);
     const source = await sourceOptions(global, typeof values.authfile === 'string' ? values.authfile : undefined);
+    if (values.json === true) return pullAsJson(positionals, { store, source, platform, signal, quiet: values.quiet === true });
     for (const image of positionals) {
       const progress = values.quiet ? undefined : new PullProgress(process.stderr);
       try {

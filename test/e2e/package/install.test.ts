@@ -92,6 +92,18 @@ it('dpkg -i installs the package, enabled but not started', async () => {
   assert.equal((await guest().exec(['systemctl', 'is-active', 'keel.service'])).stdout.trim(), 'inactive');
 });
 
+it('man keel and man 5 keel-manifest work; bash completes keel from the installed script', async () => {
+  const page = await ok(sh('MANWIDTH=120 man keel 2>&1 | col -b'), 'man keel');
+  assert.match(page, /^KEEL\(1\)/m);
+  assert.match(page, /keel apply \[--set VAR=VALUE\]/);
+  assert.match(page, /E_SPEC_INVALID \(78\)/);
+  const manifest = await ok(sh('MANWIDTH=120 man 5 keel-manifest 2>&1 | col -b'), 'man 5 keel-manifest');
+  assert.match(manifest, /^KEEL-MANIFEST\(5\)/m);
+  assert.match(manifest, /healthCheck/);
+  const words = await ok(sh("bash -c 'source /usr/share/bash-completion/completions/keel; COMP_WORDS=(keel sta); COMP_CWORD=1; _keel; echo ${COMPREPLY[@]}'"), 'bash completion');
+  assert.equal(words.trim(), 'status');
+});
+
 it('keel runs on the bundled Node 24, never on a node from PATH', async () => {
   // No node reachable at all: the launcher names its own.
   const bare = await ok(guest().exec(['env', '-i', 'PATH=/nonexistent', '/usr/bin/keel', '--version']), 'keel --version without PATH');

@@ -1,0 +1,33 @@
+// keel completion bash: prints the shell completion script (src/cli/completion.ts).
+
+import { KeelError } from '../../errors.ts';
+import { VERSION } from '../../version.ts';
+import type { Command } from '../command.ts';
+import { bashCompletion, SHELLS } from '../completion.ts';
+import { GLOBAL_DEFAULTS } from '../context.ts';
+
+export const completion: Command = {
+  name: 'completion',
+  usage: 'keel completion bash',
+  description: `Prints the completion script for SHELL on stdout: commands, options, file and
+directory names for options that take them, the store's containers (for status, logs,
+exec, update, rollback, remove) and image names (for pull, rmi, unpack). The keel
+package installs it as /usr/share/bash-completion/completions/keel; from a checkout:
+
+  source <(keel completion bash)
+
+zsh reads the same script after: autoload bashcompinit && bashcompinit`,
+  options: {},
+  minArgs: 1,
+  maxArgs: 1,
+  async run({ positionals }) {
+    const shell = positionals[0] as string;
+    if (!(SHELLS as readonly string[]).includes(shell)) {
+      throw new KeelError('E_USAGE', `no completion for ${JSON.stringify(shell)}; keel completes in: ${SHELLS.join(', ')}`, { hint: 'keel completion bash' });
+    }
+    const { COMMANDS, GLOBAL_OPTIONS } = await import('../main.ts');
+    const commands = await Promise.all(COMMANDS.map((c) => c.load()));
+    process.stdout.write(bashCompletion({ version: VERSION, commands, globalOptions: GLOBAL_OPTIONS, defaultRoot: GLOBAL_DEFAULTS.root }));
+    return 0;
+  },
+};
