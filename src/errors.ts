@@ -72,6 +72,8 @@ export const CODES = {
   E_PERMISSION: { exit: Exit.NOPERM, summary: 'keel lacks a privilege it needs (EACCES, EPERM; most commands need root)' },
   E_BUNDLE_EXISTS: { exit: Exit.CANTCREAT, summary: 'the bundle directory exists and is not empty' },
   E_MOUNT_SOURCE: { exit: Exit.CONFIG, summary: 'a host mount source is missing (and the manifest does not say create: true) or is refused as sensitive' },
+  E_ENV_FILE: { exit: Exit.CONFIG, summary: 'a file named by envFiles is missing, unreadable or not KEY=value lines; the message names the file and line, never a value' },
+  E_INIT_MISSING: { exit: Exit.UNAVAILABLE, summary: 'a manifest says init: true but the init binary (/usr/bin/tini-static) is not on the host: apt install tini' },
 
   // systemd (src/systemd/)
   E_SYSTEMD_UNAVAILABLE: { exit: Exit.UNAVAILABLE, summary: 'the system bus or systemd could not be reached, went away, or did not answer in time' },

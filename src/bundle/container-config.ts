@@ -26,6 +26,30 @@ import type { ResolvedUser } from './user.ts';
  */
 export const NOTIFY_SOCKET = '/run/systemd/notify';
 
+/**
+ * Where a container with credentials finds them (the path docker and podman
+ * use): the unit's credentials directory, bound read-only. systemd fills it
+ * before ExecStart, so it exists when runc mounts it; keel never reads it.
+ */
+export const SECRETS_DIR = '/run/secrets';
+
+/** The unit's credentials directory on the host (systemd's $CREDENTIALS_DIRECTORY for NAME.service). */
+export function credentialsDirOf(unit: string): string {
+  return `/run/credentials/${unit}`;
+}
+
+/** The host's static tini (Debian's tini package), bound into `init: true` containers. */
+export const INIT_BINARY = '/usr/bin/tini-static';
+
+/**
+ * Where the init is bound in the container. Under /run because images do
+ * not ship content there (it is a runtime tmpfs on a booted system, FHS
+ * 3.15) and under keel's own name, so no image file is shadowed and no image
+ * is likely to have one at that path (podman uses /run/podman-init for the
+ * same reason).
+ */
+export const INIT_PATH = '/run/keel/init';
+
 /** The host files a host-network container gets, read-only. */
 export const HOST_FILES: readonly string[] = ['/etc/hosts', '/etc/resolv.conf'];
 
@@ -39,6 +63,10 @@ export interface ContainerConfigInput {
   readonly hostFiles: readonly string[];
   readonly cgroupsPath?: string | undefined;
   readonly annotations?: Readonly<Record<string, string>> | undefined;
+  /** The variables of the spec's envFiles, merged (bundle/env-files.ts); default none. */
+  readonly fileEnv?: Readonly<Record<string, string>> | undefined;
+  /** Host path of the init binary bound at INIT_PATH when spec.init; default INIT_BINARY. */
+  readonly initBinary?: string | undefined;
 }
 
 /** Kubernetes semantics: command replaces Entrypoint (and drops Cmd unless args is set); args replaces Cmd. */
@@ -54,14 +82,29 @@ export function containerArgs(image: ImageConfig, spec: ContainerSpec): string[]
   return args;
 }
 
-/** Image env (PATH guaranteed), then the spec's env (replacing same names in place, new names appended), then HOME if unset. */
-export function containerEnv(image: ImageConfig, spec: ContainerSpec, user: ResolvedUser): string[] {
+/**
+ * Image env (PATH guaranteed), then the envFiles' variables, then the spec's
+ * env (each replacing same names in place, new names appended), then HOME if
+ * unset; NOTIFY_SOCKET and CREDENTIALS_DIRECTORY are keel's.
+ */
+export function containerEnv(image: ImageConfig, spec: ContainerSpec, user: ResolvedUser, fileEnv: Readonly<Record<string, string>> = {}): string[] {
   const env = new Map<string, string>();
   for (const entry of imageEnv(image)) env.set(entry.slice(0, entry.indexOf('=')), entry);
+  for (const [k, v] of Object.entries(fileEnv)) env.set(k, `${k}=${v}`);
   for (const [k, v] of Object.entries(spec.env)) env.set(k, `${k}=${v}`);
   if (!env.has('HOME')) env.set('HOME', `HOME=${user.home !== undefined && user.home.startsWith('/') ? user.home : '/'}`);
   if (spec.notify) env.set('NOTIFY_SOCKET', `NOTIFY_SOCKET=${NOTIFY_SOCKET}`);
+  if (spec.credentials.length > 0) env.set('CREDENTIALS_DIRECTORY', `CREDENTIALS_DIRECTORY=${SECRETS_DIR}`);
   return [...env.values()];
+}
+
+/**
+ * `init: true`: tini as PID 1 runs the command as its child, forwards the
+ * stop signal to it and reaps zombies (as `podman run --init`). With the
+ * host's PID namespace it is not PID 1, so -s makes it a subreaper.
+ */
+export function initArgs(spec: ContainerSpec, args: readonly string[]): string[] {
+  return [INIT_PATH, ...(spec.pid === 'host' ? ['-s'] : []), '--', ...args];
 }
 
 /** The working directory inside the container: spec, then image, then `/`; always absolute and normalised. */
@@ -74,8 +117,12 @@ function bindOptions(readOnly: boolean, propagation: string): string[] {
   return ['rbind', readOnly ? 'ro' : 'rw', propagation];
 }
 
-/** The spec's mounts and the host files, in config.json form and order. */
-export function containerMounts(spec: ContainerSpec, hostFiles: readonly string[]): Record<string, unknown>[] {
+/**
+ * The spec's mounts and the host files, in config.json form and order. The
+ * credentials directory and the init come last, so that a spec mount (a
+ * tmpfs on /run, say) cannot hide them.
+ */
+export function containerMounts(spec: ContainerSpec, hostFiles: readonly string[], initBinary: string = INIT_BINARY): Record<string, unknown>[] {
   const mounts = defaultMounts();
   if (spec.ipc === 'host') {
     const i = mounts.findIndex((m) => m['destination'] === '/dev/shm');
@@ -92,6 +139,10 @@ export function containerMounts(spec: ContainerSpec, hostFiles: readonly string[
       mounts.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options });
     }
   }
+  if (spec.credentials.length > 0) {
+    mounts.push({ destination: SECRETS_DIR, type: 'bind', source: credentialsDirOf(spec.unit), options: ['rbind', 'ro', 'rprivate', 'nosuid', 'nodev', 'noexec'] });
+  }
+  if (spec.init) mounts.push({ destination: INIT_PATH, type: 'bind', source: initBinary, options: ['bind', 'ro', 'rprivate', 'nosuid', 'nodev'] });
   return mounts;
 }
 
@@ -125,8 +176,8 @@ export function renderContainerConfig(input: ContainerConfigInput): RuntimeSpec 
       user: user.additionalGids.length > 0
         ? { uid: user.uid, gid: user.gid, additionalGids: [...user.additionalGids] }
         : { uid: user.uid, gid: user.gid },
-      args: containerArgs(image, spec),
-      env: containerEnv(image, spec, user),
+      args: spec.init ? initArgs(spec, containerArgs(image, spec)) : containerArgs(image, spec),
+      env: containerEnv(image, spec, user, input.fileEnv),
       cwd: containerCwd(image, spec),
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: spec.resources.nofile, soft: spec.resources.nofile }],
@@ -134,7 +185,7 @@ export function renderContainerConfig(input: ContainerConfigInput): RuntimeSpec 
     },
     root: { path: input.rootPath, readonly: spec.readOnlyRootfs },
     ...(shareUts ? {} : { hostname: spec.name }),
-    mounts: containerMounts(spec, input.hostFiles),
+    mounts: containerMounts(spec, input.hostFiles, input.initBinary),
     linux,
     ...(input.annotations ? { annotations: { ...input.annotations } } : {}),
   };

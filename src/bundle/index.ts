@@ -5,16 +5,18 @@
 // ContainerSpec, host mount-source policy, and the start-time preparation
 // (overlay for writable rootfs). docs/bundles.md has the decisions and figures.
 
-export { renderBundle, canonicalJson, inputsDigestOf, plannedInputsDigest, specInputs, mountPointsOf, type RenderImage, type RenderOptions, type RenderResult } from './render-bundle.ts';
+export { renderBundle, canonicalJson, hostInputs, inputsDigestOf, plannedInputsDigest, specInputs, mountPointsOf, type RenderImage, type RenderOptions, type RenderResult } from './render-bundle.ts';
 export { activeBundle, activeSlot, setActiveSlot, slotDir, containerDir, containersRoot, otherSlot, SLOTS, type Slot } from './slots.ts';
 export { collectInUse, removeContainerBundles, pruneUnusedRootfs, type InUse } from './in-use.ts';
 export { prepareRootfs, releaseRootfs, isMountPoint, type PrepareResult } from './overlay.ts';
 export { readBundleRecord, BUNDLE_RECORD, FAILED_MARK, markDeploymentFailed, readDeploymentFailure, type BundleRecord, type DeploymentFailure } from './bundle-record.ts';
 export { ensureSharedRootfs, sharedRootfsDir, removeSharedRootfs, type SharedRootfs, type SharedRootfsRecord } from './shared-rootfs.ts';
 export {
-  renderContainerConfig, containerArgs, containerEnv, containerCwd, containerMounts, wantedHostFiles, userString, HOST_FILES,
+  renderContainerConfig, containerArgs, containerEnv, containerCwd, containerMounts, credentialsDirOf, initArgs, wantedHostFiles, userString, HOST_FILES,
+  INIT_BINARY, INIT_PATH, SECRETS_DIR,
   type ContainerConfigInput,
 } from './container-config.ts';
+export { parseEnvFile, readEnvFiles, envFilesFact, MAX_ENV_FILE_BYTES } from './env-files.ts';
 export { checkBindSource, checkMountSources, createMountSources, sensitiveMatch, type SourceState } from './mount-sources.ts';
 export { ensureMountPoint, type MountPointKind } from './mount-point.ts';
 export { renderImageRuntimeConfig, serializeRuntimeConfig, type RuntimeSpec, type RuntimeConfigOptions } from './runtime-config.ts';

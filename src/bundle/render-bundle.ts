@@ -5,7 +5,10 @@
 // Contract: deterministic and idempotent. The inputs digest covers the spec
 // (less its source position), the image manifest digest, the renderer version
 // and the host facts used (which host files exist, cgroupsPath, the shared
-// tree's path). If the active slot holds the same inputs digest and an intact
+// tree's path, a digest of the envFiles' variables, the init binary's path).
+// Fields a spec leaves at their default for keys added later (envFiles,
+// credentials, init) are left out, so a keel upgrade that adds a key does not
+// change the digest of a container that does not use it. If the active slot holds the same inputs digest and an intact
 // config.json, nothing is written and `changed` is false. Otherwise the
 // inactive slot (or `a` for a first render) is rendered from scratch, record
 // last, and `active` is flipped to it with one rename. Mount sources are
@@ -20,7 +23,8 @@ import type { ContainerSpec } from '../manifest/index.ts';
 import { digestOf, type Digest } from '../oci/digest.ts';
 import type { ImageConfig } from '../oci/types.ts';
 import { BUNDLE_RECORD, readBundleRecord, serializeBundleRecord, type BundleRecord } from './bundle-record.ts';
-import { NOTIFY_SOCKET, renderContainerConfig, userString, wantedHostFiles } from './container-config.ts';
+import { INIT_BINARY, NOTIFY_SOCKET, renderContainerConfig, userString, wantedHostFiles } from './container-config.ts';
+import { envFilesFact, readEnvFiles } from './env-files.ts';
 import { fsyncDir, readIfExists, writeIfChanged } from './fs-util.ts';
 import { ensureMountPoint, type MountPointKind } from './mount-point.ts';
 import { checkMountSources, createMountSources, type SourceState } from './mount-sources.ts';
@@ -52,6 +56,8 @@ export interface RenderOptions {
   readonly cgroupsPath?: string | null | undefined;
   /** Which of HOST_FILES exist on the host (a seam for tests); default: stat(2). */
   readonly hostFileExists?: ((file: string) => Promise<boolean>) | undefined;
+  /** The init binary for `init: true` (a seam for tests); default INIT_BINARY. */
+  readonly initBinary?: string | undefined;
 }
 
 export interface RenderResult {
@@ -75,8 +81,37 @@ export function canonicalJson(value: unknown): string {
 
 /** The spec as it is rendered: everything but where its document was found and which defaults it overrode. */
 export function specInputs(spec: ContainerSpec): Record<string, unknown> {
-  const { source: _source, given: _given, ...rest } = spec;
-  return rest as unknown as Record<string, unknown>;
+  const { source: _source, given: _given, envFiles, credentials, init, ...rest } = spec;
+  return {
+    ...rest,
+    ...(envFiles.length > 0 ? { envFiles } : {}),
+    ...(credentials.length > 0 ? { credentials } : {}),
+    ...(init ? { init } : {}),
+  } as unknown as Record<string, unknown>;
+}
+
+/**
+ * The host-side inputs of envFiles and init, checked and read before
+ * anything is written: the merged env files (E_ENV_FILE) and the init binary
+ * (E_INIT_MISSING). `facts` goes into the inputs digest (absent keys for a
+ * spec that uses neither, see the file header).
+ */
+export async function hostInputs(spec: ContainerSpec, options: RenderOptions): Promise<{ fileEnv: Record<string, string>; initBinary: string; facts: Record<string, unknown> }> {
+  const fileEnv = await readEnvFiles(spec.envFiles);
+  const initBinary = options.initBinary ?? INIT_BINARY;
+  if (spec.init) {
+    const ok = await fs.stat(initBinary).then((st) => st.isFile() && (st.mode & 0o111) !== 0, () => false);
+    if (!ok) {
+      throw new KeelError('E_INIT_MISSING', `container ${spec.name} has init: true, but the init binary ${initBinary} is not an executable file on this host`, {
+        detail: { container: spec.name, path: initBinary }, hint: 'install it: apt install tini (or remove init: true from the manifest)',
+      });
+    }
+  }
+  const facts: Record<string, unknown> = {
+    ...(spec.envFiles.length > 0 ? { envFiles: envFilesFact(fileEnv) } : {}),
+    ...(spec.init ? { initBinary } : {}),
+  };
+  return { fileEnv, initBinary, facts };
 }
 
 export function inputsDigestOf(spec: ContainerSpec, imageDigest: Digest, host: Readonly<Record<string, unknown>>): Digest {
@@ -95,7 +130,8 @@ export async function plannedInputsDigest(
   const hostFiles: string[] = [];
   for (const f of wantedHostFiles(spec)) if (await exists(f)) hostFiles.push(f);
   const cgroupsPath = options.cgroupsPath === null ? undefined : (options.cgroupsPath ?? `/system.slice/${spec.unit}/container`);
-  return inputsDigestOf(spec, image.digest, { hostFiles, cgroupsPath, sharedRootfs: sharedRootfsDir(path.resolve(root), image.digest), imageName: image.name });
+  const { facts } = await hostInputs(spec, options);
+  return inputsDigestOf(spec, image.digest, { hostFiles, cgroupsPath, sharedRootfs: sharedRootfsDir(path.resolve(root), image.digest), imageName: image.name, ...facts });
 }
 
 function under(p: string, base: string): boolean {
@@ -143,6 +179,8 @@ export async function renderBundle(root: string, spec: ContainerSpec, image: Ren
   for (const f of wantedHostFiles(spec)) if (await exists(f)) hostFiles.push(f);
   for (const f of hostFiles) sources.set(f, 'file');
   if (spec.notify) sources.set(NOTIFY_SOCKET, 'file');
+  const { fileEnv, initBinary, facts } = await hostInputs(spec, options);
+  if (spec.init) sources.set(initBinary, 'file');
 
   // 2. The shared tree, then everything that depends on the image's content.
   const shared = await ensureSharedRootfs(keelRoot, image.digest, image.config.rootfs.diff_ids, image.layers, { signal: options.signal });
@@ -150,13 +188,13 @@ export async function renderBundle(root: string, spec: ContainerSpec, image: Ren
   const writable = !spec.readOnlyRootfs;
   const cgroupsPath = options.cgroupsPath === null ? undefined : (options.cgroupsPath ?? `/system.slice/${spec.unit}/container`);
   const config = renderContainerConfig({
-    image: image.config, spec, user, hostFiles, cgroupsPath,
+    image: image.config, spec, user, hostFiles, cgroupsPath, fileEnv, initBinary,
     rootPath: writable ? 'rootfs' : shared.dir,
     annotations: { 'io.keel.container.name': spec.name, 'io.keel.image.digest': image.digest, 'org.opencontainers.image.ref.name': image.name },
   });
   const configBytes = serializeRuntimeConfig(config);
   const mountPoints = writable ? [] : mountPointsOf(config, sources);
-  const inputsDigest = inputsDigestOf(spec, image.digest, { hostFiles, cgroupsPath, sharedRootfs: shared.dir, imageName: image.name });
+  const inputsDigest = inputsDigestOf(spec, image.digest, { hostFiles, cgroupsPath, sharedRootfs: shared.dir, imageName: image.name, ...facts });
   const createSources = sourceStates.filter((s) => s.kind === 'missing').map((s) => s.source);
   const allCreate = spec.mounts.flatMap((m) => (m.type === 'bind' && m.create ? [path.resolve(m.source)] : []));
   for (const mp of mountPoints) await ensureMountPoint(shared.dir, mp.path, mp.kind);

@@ -1,7 +1,7 @@
 // manifest/: YAML system-container manifests -> validated, frozen ContainerSpecs.
 // The format is defined once, in keys.ts; schema.ts derives manifests/schema.json from it.
 
-export type { ContainerSpec, HealthCheckSpec, Mount, BindMount, TmpfsMount, UserSpec } from './spec.ts';
+export type { ContainerSpec, CredentialSpec, HealthCheckSpec, Mount, BindMount, TmpfsMount, UserSpec } from './spec.ts';
 export type { ManifestProblem } from './problem.ts';
 export type { LoadOptions } from './parse-text.ts';
 export type { Capability, Propagation, RestartPolicy, StopSignal } from './constants.ts';

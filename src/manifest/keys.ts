@@ -136,6 +136,42 @@ export const VARIABLES: Field = {
   default: {},
 };
 
+/** A systemd credential name: a file name in the credentials directory (no "/", no ":" as LoadCredential= splits on it). */
+export const CREDENTIAL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
+
+export const CREDENTIAL: ObjectType = {
+  kind: 'object',
+  required: ['name'],
+  fields: {
+    name: {
+      type: str({ pattern: CREDENTIAL_NAME, patternHelp: 'letters, digits, _, . and -, not starting with . or -, at most 255 characters' }),
+      description: 'The credential\'s name: the container reads it at /run/secrets/NAME.',
+    },
+    file: path('Host file systemd reads at each start (LoadCredential=NAME:FILE). Give this or encryptedFile.'),
+    encryptedFile: path('Host file made by `systemd-creds encrypt`, decrypted by systemd at each start with the host key or TPM (LoadCredentialEncrypted=NAME:FILE). Give this or file.'),
+  },
+};
+
+function checkCredentials(value: unknown): Finding[] {
+  if (!Array.isArray(value)) return [];
+  const findings: Finding[] = [];
+  const names = new Map<string, number>();
+  value.forEach((c: Record<string, unknown>, i) => {
+    const hasFile = c['file'] !== undefined;
+    const hasEncrypted = c['encryptedFile'] !== undefined;
+    if (hasFile === hasEncrypted) {
+      findings.push({ at: [i], message: hasFile ? 'a credential has file or encryptedFile, not both' : 'a credential needs file or encryptedFile', hint: 'file: a plain host file; encryptedFile: one made with systemd-creds encrypt' });
+    }
+    const name = c['name'];
+    if (typeof name === 'string') {
+      const first = names.get(name);
+      if (first !== undefined) findings.push({ at: [i, 'name'], message: `credential ${name} is already defined by credentials[${first}]`, hint: 'give each credential its own name' });
+      else names.set(name, i);
+    }
+  });
+  return findings;
+}
+
 const durationType: FieldType = {
   kind: 'anyOf',
   options: [{ kind: 'integer', minimum: 1, maximum: 86400 }, str({ pattern: DURATION, patternHelp: 'seconds, or a duration like 5s, 2min, 500ms' })],
@@ -163,6 +199,22 @@ export const CONTAINER_DOCUMENT: ObjectType = {
       type: { kind: 'map', keyPattern: ENV_NAME, keyHelp: 'an environment variable name: letters, digits and _, not starting with a digit', values: str(), maxProperties: 1024 },
       description: 'Environment variables, added to (and overriding) the image\'s. Values must be strings: quote numbers.',
       default: {},
+    },
+    envFiles: {
+      type: { kind: 'array', uniqueItems: true, maxItems: 64, items: path('').type },
+      description: 'Host files of KEY=value lines (blank lines and lines starting with # ignored; no quotes or escapes), read at every apply: their variables are added to the image\'s, later files winning, and env wins over all of them. A change of a file\'s content restarts the container on the next apply. Values end up in the bundle\'s config.json (root-only); use credentials for secrets.',
+      default: [],
+    },
+    credentials: {
+      type: { kind: 'array', maxItems: 64, items: CREDENTIAL },
+      description: 'Secrets handed over by systemd (LoadCredential= / LoadCredentialEncrypted=) and bound read-only into the container at /run/secrets/NAME; CREDENTIALS_DIRECTORY=/run/secrets is set. keel never reads them.',
+      default: [],
+      check: checkCredentials,
+    },
+    init: {
+      type: { kind: 'boolean' },
+      default: false,
+      description: 'Run a tiny init (tini, from Debian\'s tini package) as PID 1 that starts the command, forwards signals to it and reaps zombies: for a main process that ignores SIGTERM or leaves zombies (a shell script, sleep).',
     },
     workingDir: path('Working directory inside the container. Default: the image\'s, else /.'),
     user: {

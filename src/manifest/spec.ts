@@ -43,6 +43,15 @@ export interface HealthCheckSpec {
   readonly retries: number;
 }
 
+/** A systemd credential: the unit loads it, the container reads /run/secrets/NAME. */
+export interface CredentialSpec {
+  readonly name: string;
+  /** The host file; its content is never read by keel. */
+  readonly file: string;
+  /** true: made by `systemd-creds encrypt` (LoadCredentialEncrypted=). */
+  readonly encrypted: boolean;
+}
+
 export interface ContainerSpec {
   readonly name: string;
   /** NAME.service */
@@ -55,6 +64,11 @@ export interface ContainerSpec {
   readonly command: readonly string[] | undefined;
   readonly args: readonly string[] | undefined;
   readonly env: Readonly<Record<string, string>>;
+  /** Host files of KEY=value lines read at render time, in order (later win; env wins over them). */
+  readonly envFiles: readonly string[];
+  readonly credentials: readonly CredentialSpec[];
+  /** Run keel's init (tini) as PID 1 in front of the command. */
+  readonly init: boolean;
   readonly workingDir: string | undefined;
   readonly user: UserSpec | undefined;
   readonly mounts: readonly Mount[];
@@ -135,6 +149,11 @@ function toMount(m: Raw): Mount {
   };
 }
 
+function toCredential(c: Raw): CredentialSpec {
+  const encrypted = c['encryptedFile'] !== undefined;
+  return { name: c['name'] as string, file: (encrypted ? c['encryptedFile'] : c['file']) as string, encrypted };
+}
+
 function toUser(u: unknown): UserSpec | undefined {
   if (u === undefined) return undefined;
   const [user = '', group] = String(u).split(':');
@@ -175,6 +194,9 @@ export function buildSpec(raw: Raw, source: { file: string; line: number }): Con
     command: raw['command'] as string[] | undefined,
     args: raw['args'] as string[] | undefined,
     env: Object.fromEntries(Object.entries((raw['env'] as Raw | undefined) ?? {})) as Record<string, string>,
+    envFiles: (raw['envFiles'] as string[] | undefined) ?? [],
+    credentials: ((raw['credentials'] as Raw[] | undefined) ?? []).map(toCredential),
+    init: (raw['init'] as boolean | undefined) ?? false,
     workingDir: raw['workingDir'] as string | undefined,
     user: toUser(raw['user']),
     mounts: ((raw['mounts'] as Raw[] | undefined) ?? []).map(toMount),

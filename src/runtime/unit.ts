@@ -35,6 +35,10 @@ export function signalExitStatus(signal: string): number {
 
 export function containerServiceSettings(spec: ContainerSpec, o: ContainerUnitOptions): ServiceSettings {
   const r = spec.resources;
+  // Only the paths go to systemd: it reads the files at each start into
+  // /run/credentials/NAME.service, which config.json binds at /run/secrets.
+  const plain = spec.credentials.filter((c) => !c.encrypted).map((c) => ({ id: c.name, path: c.file }));
+  const encrypted = spec.credentials.filter((c) => c.encrypted).map((c) => ({ id: c.name, path: c.file }));
   return {
     description: spec.description,
     // notify: the container talks to systemd's notify socket itself (config.json
@@ -60,6 +64,8 @@ export function containerServiceSettings(spec: ContainerSpec, o: ContainerUnitOp
     ...(r.cpuWeight !== undefined ? { cpuWeight: r.cpuWeight } : {}),
     ...(r.tasksMax !== undefined ? { tasksMax: r.tasksMax } : {}),
     limitNofile: r.nofile,
+    ...(plain.length > 0 ? { loadCredential: plain } : {}),
+    ...(encrypted.length > 0 ? { loadCredentialEncrypted: encrypted } : {}),
     requires: spec.requires,
     wants: spec.wants,
     after: spec.after,

@@ -66,6 +66,16 @@ export interface ServiceSettings {
   /** Delegate=yes: the unit's cgroup subtree may be managed by its processes (runc). */
   readonly delegate?: boolean | undefined;
   readonly collectMode?: CollectMode | undefined;
+  /** LoadCredential=ID:PATH, in order: systemd copies each file into $CREDENTIALS_DIRECTORY/ID at start. */
+  readonly loadCredential?: readonly Credential[] | undefined;
+  /** LoadCredentialEncrypted=ID:PATH: the same for files made by `systemd-creds encrypt`. */
+  readonly loadCredentialEncrypted?: readonly Credential[] | undefined;
+}
+
+/** A credential's id (a file name in the unit's credentials directory) and the host path systemd reads it from. */
+export interface Credential {
+  readonly id: string;
+  readonly path: string;
 }
 
 const SERVICE_TYPES: readonly ServiceType[] = ['simple', 'exec', 'notify', 'oneshot'];
@@ -78,6 +88,8 @@ const CPU_WEIGHT_MIN = 1;
 const CPU_WEIGHT_MAX = 10000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SYSLOG_IDENTIFIER = /^[A-Za-z0-9_.@:+-]{1,128}$/;
+/** systemd's credential_name_valid(): a valid file name (no "/", not "." or ".."); ":" would split ID:PATH. */
+const CREDENTIAL_ID = /^(?!\.\.?$)[^/:\x00-\x1f\x7f]{1,255}$/;
 
 function bad(setting: string, message: string, value: unknown): KeelError {
   let shown: string;
@@ -248,6 +260,15 @@ export function renderServiceProperties(s: ServiceSettings): UnitProperty[] {
     ['Before', s.before],
   ] as const) {
     if (list !== undefined && list.length > 0) out.push(prop(setting, 'as', unitList(setting, list)));
+  }
+  for (const [setting, list] of [['LoadCredential', s.loadCredential], ['LoadCredentialEncrypted', s.loadCredentialEncrypted]] as const) {
+    if (list === undefined || list.length === 0) continue;
+    // a(ss): (id, path), as systemd 252's bus_set_transient_load_credential reads it.
+    out.push(prop(setting, 'a(ss)', list.map((c) => {
+      const id = checkText(`${setting} id`, c.id);
+      if (!CREDENTIAL_ID.test(id)) throw bad(`${setting} id`, 'must be a file name (no "/" or ":", not "." or "..", at most 255 bytes)', id);
+      return [id, checkAbsolutePath(`${setting} ${id}`, c.path)];
+    })));
   }
   if (s.collectMode !== undefined) out.push(prop('CollectMode', 's', pick('CollectMode', s.collectMode, COLLECT_MODES)));
   return out;
