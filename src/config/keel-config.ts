@@ -1,10 +1,16 @@
-// The shape of /etc/keel/keel.yaml and its validation. A config value is built
-// only by validateConfig, so every registry key and mirror is a well-formed
-// host[:port], every flag a boolean, and the whole value is frozen. Unknown
-// keys and wrong types are errors (E_CONFIG_INVALID naming the key path):
+// The shape of /etc/keel/keel.yaml and its validation. The format is defined
+// once, in CONFIG_DOCUMENT (the manifest key-table language, src/manifest/
+// field-types.ts), and checked by the manifest validator's machinery: every
+// problem at once, file:line:column, "did you mean" for unknown keys. A
+// config value is built only from a checked document, so every registry key
+// and mirror is a well-formed host[:port], every flag a boolean, and the whole
+// value is frozen. Unknown keys and wrong types are errors (E_CONFIG_INVALID):
 // a typo in a security setting must never be silently ignored.
 
 import { KeelError } from '../errors.ts';
+import type { ObjectType } from '../manifest/field-types.ts';
+import { formatProblem, type ManifestProblem } from '../manifest/problem.ts';
+import { validatePlainValue } from '../manifest/yaml-document.ts';
 
 export interface RegistryConfig {
   /** Mirrors (host[:port]) tried in order before the registry itself. */
@@ -28,81 +34,75 @@ export function isRegistryHost(value: string): boolean {
   return value.length <= 255 && HOST.test(value);
 }
 
-function keyPath(parent: string, key: string): string {
-  const plain = /^[A-Za-z_][A-Za-z0-9_]*$/.test(key);
-  const part = plain ? key : JSON.stringify(key);
-  return parent === '' ? part : `${parent}.${part}`;
-}
+const HOST_TYPE = { kind: 'string', pattern: HOST, patternHelp: 'a registry host[:port]', maxLength: 255 } as const;
 
-function invalid(source: string, path: string, problem: string): never {
-  throw new KeelError('E_CONFIG_INVALID', `${source}: ${path === '' ? 'the document' : path}: ${problem}`, {
-    detail: { file: source, key: path },
-    hint: 'fix the key in the configuration file (see docs/registries.md for its shape)',
+/** Every key keel.yaml may hold (docs/registries.md lists each; a unit test checks). */
+export const CONFIG_DOCUMENT: ObjectType = {
+  kind: 'object',
+  fields: {
+    registries: {
+      description: 'settings per registry host, as written in image references (docker.io, quay.io, 10.0.0.5:5000)',
+      type: {
+        kind: 'map',
+        keyPattern: HOST,
+        keyHelp: 'a registry host[:port]',
+        values: {
+          kind: 'object',
+          fields: {
+            mirrors: {
+              description: 'mirrors (host[:port]) tried in order before the registry itself',
+              type: { kind: 'array', items: HOST_TYPE, uniqueItems: true },
+              default: [],
+            },
+            insecure: {
+              description: 'allow plain HTTP and unverified TLS certificates for this exact host:port',
+              type: { kind: 'boolean' },
+              default: false,
+            },
+          },
+        },
+      },
+    },
+    authFile: {
+      description: 'the one auth file to read (auth.json format) instead of the default search',
+      type: { kind: 'string', pattern: /^\//, patternHelp: 'an absolute path', minLength: 1, maxLength: 4096 },
+    },
+  },
+};
+
+/** One E_CONFIG_INVALID listing every problem. */
+export function configProblemsError(problems: readonly ManifestProblem[]): KeelError {
+  const shown = problems.slice(0, 20).map(formatProblem);
+  const more = problems.length > shown.length ? `\n… and ${problems.length - shown.length} more` : '';
+  const file = problems[0]?.file;
+  return new KeelError('E_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in the keel configuration:\n${shown.join('\n')}${more}`, {
+    detail: { file, problems: problems.map((p) => ({ ...p })) },
+    hint: 'fix each key in the configuration file; docs/registries.md lists every key',
   });
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  return `a ${typeof v}`;
-}
-
-function validateRegistry(source: string, path: string, v: unknown): RegistryConfig {
-  if (v === null || v === undefined) return Object.freeze({ mirrors: Object.freeze([]), insecure: false });
-  if (!isObject(v)) invalid(source, path, `expected a mapping with mirrors/insecure, got ${typeName(v)}`);
-  let mirrors: readonly string[] = [];
-  let insecure = false;
-  for (const [key, value] of Object.entries(v)) {
-    const p = keyPath(path, key);
-    if (key === 'mirrors') {
-      if (!Array.isArray(value)) invalid(source, p, `expected a list of host[:port], got ${typeName(value)}`);
-      mirrors = value.map((m, i) => {
-        if (typeof m !== 'string') invalid(source, `${p}[${i}]`, `expected a string, got ${typeName(m)}`);
-        if (!isRegistryHost(m)) invalid(source, `${p}[${i}]`, `${JSON.stringify(m)} is not a host[:port]`);
-        return m;
-      });
-    } else if (key === 'insecure') {
-      if (typeof value !== 'boolean') invalid(source, p, `expected true or false, got ${typeName(value)}`);
-      insecure = value;
-    } else {
-      invalid(source, p, 'unknown key (allowed: mirrors, insecure)');
-    }
+/** Builds the frozen KeelConfig from a checked document (null: an empty file). */
+export function configFromChecked(doc: Record<string, unknown> | null): KeelConfig {
+  if (doc === null) return DEFAULT_CONFIG;
+  const registries: Record<string, RegistryConfig> = {};
+  const raw = (doc['registries'] ?? {}) as Record<string, { mirrors?: string[]; insecure?: boolean }>;
+  for (const [host, settings] of Object.entries(raw)) {
+    registries[host] = Object.freeze({ mirrors: Object.freeze([...(settings.mirrors ?? [])]), insecure: settings.insecure ?? false });
   }
-  return Object.freeze({ mirrors: Object.freeze([...mirrors]), insecure });
+  const base = { registries: Object.freeze(registries) };
+  const authFile = doc['authFile'] as string | undefined;
+  return Object.freeze(authFile === undefined ? base : { ...base, authFile });
 }
 
 /**
- * Checks a parsed document against the KeelConfig shape. `source` names the
- * file in messages. null/undefined (an empty file) gives the defaults.
+ * Checks an in-memory value against the keel.yaml shape (CONFIG_DOCUMENT);
+ * `source` names it in messages. null/undefined gives the defaults. Files
+ * go through loadConfig, whose problems also carry line:column.
  */
 export function validateConfig(doc: unknown, source = 'keel.yaml'): KeelConfig {
-  if (doc === null || doc === undefined) return DEFAULT_CONFIG;
-  if (!isObject(doc)) invalid(source, '', `expected a mapping at the top level, got ${typeName(doc)}`);
-  const registries: Record<string, RegistryConfig> = {};
-  let authFile: string | undefined;
-  for (const [key, value] of Object.entries(doc)) {
-    if (key === 'registries') {
-      if (value === null) continue;
-      if (!isObject(value)) invalid(source, key, `expected a mapping of registry host to settings, got ${typeName(value)}`);
-      for (const [host, settings] of Object.entries(value)) {
-        const p = keyPath(key, host);
-        if (!isRegistryHost(host)) invalid(source, p, `${JSON.stringify(host)} is not a registry host[:port]`);
-        registries[host] = validateRegistry(source, p, settings);
-      }
-    } else if (key === 'authFile') {
-      if (typeof value !== 'string' || value === '') invalid(source, key, `expected a file path, got ${typeName(value)}`);
-      if (!value.startsWith('/')) invalid(source, key, `${JSON.stringify(value)} must be an absolute path`);
-      authFile = value;
-    } else {
-      invalid(source, keyPath('', key), 'unknown key (allowed: registries, authFile)');
-    }
-  }
-  const base = { registries: Object.freeze(registries) };
-  return Object.freeze(authFile === undefined ? base : { ...base, authFile });
+  const r = validatePlainValue(doc, source, CONFIG_DOCUMENT);
+  if (r.problems.length > 0 || r.value === undefined) throw configProblemsError(r.problems);
+  return configFromChecked(r.value);
 }
 
 /** The settings for one registry host; defaults when the config does not list it. */

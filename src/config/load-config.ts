@@ -1,11 +1,11 @@
 // Reads keel's configuration file (default /etc/keel/keel.yaml). An absent
-// file means the defaults; any other read or parse failure is E_CONFIG_INVALID
-// with the file and, for YAML errors, line:column.
+// file means the defaults; any other read failure, and every problem of its
+// content (each with file:line:column), is E_CONFIG_INVALID.
 
 import { readFile } from 'node:fs/promises';
-import { parse, YAMLParseError } from 'yaml';
 import { errnoCode, KeelError } from '../errors.ts';
-import { DEFAULT_CONFIG, validateConfig, type KeelConfig } from './keel-config.ts';
+import { validateYamlDocument } from '../manifest/yaml-document.ts';
+import { CONFIG_DOCUMENT, DEFAULT_CONFIG, configFromChecked, configProblemsError, type KeelConfig } from './keel-config.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/keel/keel.yaml';
 
@@ -29,16 +29,7 @@ export async function loadConfig(path: string): Promise<KeelConfig> {
       hint: 'check the file permissions, or pass --config with another file',
     });
   }
-  let doc: unknown;
-  try {
-    doc = parse(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: 100 });
-  } catch (err) {
-    const pos = err instanceof YAMLParseError && err.linePos ? `:${err.linePos[0].line}:${err.linePos[0].col}` : '';
-    const firstLine = (err as Error).message.split('\n')[0] ?? '';
-    throw new KeelError('E_CONFIG_INVALID', `${path}${pos}: not valid YAML: ${firstLine}`, {
-      cause: err,
-      detail: { file: path },
-    });
-  }
-  return validateConfig(doc, path);
+  const r = validateYamlDocument(text, path, CONFIG_DOCUMENT, MAX_CONFIG_BYTES);
+  if (r.problems.length > 0 || r.value === undefined) throw configProblemsError(r.problems);
+  return configFromChecked(r.value);
 }

@@ -131,7 +131,7 @@ export function parseDocuments(text: string, file: string, options: LoadOptions 
  * (brackets in strings count too), which only errs towards refusing.
  * Returns the offset of the first bracket over the limit.
  */
-function tooDeep(text: string): number | undefined {
+export function tooDeep(text: string): number | undefined {
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -142,7 +142,7 @@ function tooDeep(text: string): number | undefined {
   return undefined;
 }
 
-function aliasesWithinCap(doc: Document.Parsed): boolean {
+export function aliasesWithinCap(doc: Document.Parsed): boolean {
   try {
     doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     return true;
@@ -152,7 +152,7 @@ function aliasesWithinCap(doc: Document.Parsed): boolean {
   }
 }
 
-function firstAlias(doc: Document.Parsed): number | undefined {
+export function firstAlias(doc: Document.Parsed): number | undefined {
   let at: number | undefined;
   visit(doc, { Alias: (_, node) => { at ??= node.range?.[0]; return visit.BREAK; } });
   return at;
