@@ -31,6 +31,7 @@ interface CodeInfo {
 export const CODES = {
   // command line and configuration
   E_USAGE: { exit: Exit.USAGE, summary: 'the command line is wrong: unknown command or option, missing argument' },
+  E_NODE_TOO_OLD: { exit: Exit.UNAVAILABLE, summary: 'the Node.js running keel is older than 24; run keel through its launcher (/usr/bin/keel, bin/keel), which uses the Node.js 24 it ships' },
   E_CONFIG_INVALID: { exit: Exit.CONFIG, summary: 'the keel configuration file (/etc/keel/keel.yaml) cannot be read or is invalid' },
   E_SPEC_INVALID: { exit: Exit.CONFIG, summary: 'a system-container manifest (YAML) has problems; keel validate lists each with file:line:column' },
   E_AUTH_FILE: { exit: Exit.CONFIG, summary: 'an auth file (auth.json, ~/.docker/config.json, --authfile) cannot be read or is invalid' },

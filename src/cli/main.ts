@@ -150,14 +150,27 @@ export async function main(argv: readonly string[], signal: AbortSignal): Promis
   return command.run({ global, values, positionals, rest, signal });
 }
 
+/** keel's oldest Node.js major version. */
+export const MIN_NODE_MAJOR = 24;
+
+/** E_NODE_TOO_OLD when `version` (process.versions.node) is older than keel needs. */
+export function nodeTooOld(version: string): KeelError | undefined {
+  const major = Number(version.split('.')[0]);
+  if (Number.isInteger(major) && major >= MIN_NODE_MAJOR) return undefined;
+  return new KeelError('E_NODE_TOO_OLD', `Node.js ${version} is too old; keel needs Node.js ${MIN_NODE_MAJOR} or newer`, {
+    detail: { node: version },
+    hint: `run keel as /usr/bin/keel (installed) or bin/keel (checkout): each runs the Node.js ${MIN_NODE_MAJOR} keel ships`,
+  });
+}
+
 /** The process entry: signals, errors, exit status. */
 export async function run(): Promise<void> {
   // Compiled code is cached between runs (root only; a failure just means no cache).
   if (process.getuid?.() === 0 && !process.env.NODE_COMPILE_CACHE) module.enableCompileCache?.(COMPILE_CACHE);
-  const [major] = process.versions.node.split('.').map(Number);
-  if ((major ?? 0) < 24) {
-    process.stderr.write(`keel: error: Node.js ${process.versions.node} is too old; keel needs Node.js 24 or newer [E_USAGE]\n`);
-    process.exitCode = 69;
+  const tooOld = nodeTooOld(process.versions.node);
+  if (tooOld !== undefined) {
+    process.stderr.write(formatError(tooOld, false));
+    process.exitCode = exitStatusFor(tooOld);
     return;
   }
   // A reader that goes away (keel images | head) ends the command quietly, as ls and systemctl do.
