@@ -7,6 +7,7 @@ import { KeelError } from '../errors.ts';
 import type { Command, CommandEntry, OptionSpec } from './command.ts';
 import { GLOBAL_DEFAULTS, type GlobalOptions } from './context.ts';
 import { asKeelError, exitStatusFor, formatError } from './exit.ts';
+import { docPath } from '../util/doc-path.ts';
 import { VERSION } from '../version.ts';
 
 /**
@@ -66,7 +67,7 @@ export function mainHelp(): string {
     'Global options (before or after the command):',
     ...optionLines(GLOBAL_OPTIONS),
     '',
-    "Run 'keel COMMAND --help' for a command's options. Exit statuses: docs/errors.md.",
+    `Run 'keel COMMAND --help' for a command's options. Exit statuses and error codes: ${docPath('errors.md')}`,
     '',
   ].join('\n');
 }

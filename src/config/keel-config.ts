@@ -11,6 +11,7 @@ import { KeelError } from '../errors.ts';
 import type { ObjectType } from '../manifest/field-types.ts';
 import { formatProblem, type ManifestProblem } from '../manifest/problem.ts';
 import { validatePlainValue } from '../manifest/yaml-document.ts';
+import { docPath } from '../util/doc-path.ts';
 
 export interface RegistryConfig {
   /** Mirrors (host[:port]) tried in order before the registry itself. */
@@ -77,7 +78,7 @@ export function configProblemsError(problems: readonly ManifestProblem[]): KeelE
   const file = problems[0]?.file;
   return new KeelError('E_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in the keel configuration:\n${shown.join('\n')}${more}`, {
     detail: { file, problems: problems.map((p) => ({ ...p })) },
-    hint: 'fix each key in the configuration file; docs/registries.md lists every key',
+    hint: `fix each key in the configuration file; ${docPath('registries.md')} lists every key`,
   });
 }
 

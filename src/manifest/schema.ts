@@ -70,7 +70,7 @@ export function manifestSchema(): Json {
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     title: 'keel system container manifest',
-    description: 'One YAML document per system container; several documents per file are allowed. See docs/manifest.md.',
+    description: 'One YAML document per system container; several documents per file are allowed. See /usr/share/doc/keel/manifest.md (docs/manifest.md in a keel checkout).',
     ...typeSchema(CONTAINER_DOCUMENT),
   };
 }

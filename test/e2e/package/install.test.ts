@@ -92,6 +92,14 @@ it('dpkg -i installs the package, enabled but not started', async () => {
   assert.equal((await guest().exec(['systemctl', 'is-active', 'keel.service'])).stdout.trim(), 'inactive');
 });
 
+it('keel --help and the example manifests name paths that exist on the installed host', async () => {
+  const help = await ok(guest().exec(['keel', '--help']), 'keel --help');
+  assert.match(help, /error codes: \/usr\/share\/doc\/keel\/errors\.md$/m);
+  await ok(sh('test -f /usr/share/doc/keel/errors.md && test -f /usr/share/doc/keel/registries.md'), 'documents --help and hints name');
+  const schemaLine = await ok(sh('head -1 /usr/share/keel/manifests/etcd.yaml'), 'etcd.yaml');
+  assert.equal(schemaLine.trim(), '# yaml-language-server: $schema=/usr/share/keel/manifests/schema.json');
+});
+
 it('man keel and man 5 keel-manifest work; bash completes keel from the installed script', async () => {
   const page = await ok(sh('MANWIDTH=120 man keel 2>&1 | col -b'), 'man keel');
   assert.match(page, /^KEEL\(1\)/m);
