@@ -23,6 +23,7 @@ export async function pruneStore(store: Store): Promise<PruneResult> {
   });
 }
 
-export async function checkStore(store: Store): Promise<StoreProblem[]> {
-  return store.withSharedLock(() => store.check());
+/** Verifies the store under its shared lock; stops (rejecting with the abort reason) when `signal` fires. */
+export async function checkStore(store: Store, signal?: AbortSignal): Promise<StoreProblem[]> {
+  return store.withSharedLock(() => store.check(signal));
 }

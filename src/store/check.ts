@@ -6,8 +6,13 @@
 //   refs:    index.json parses (index-corrupt); each ref's manifest, child manifests,
 //            config and layer blobs are present and valid (blob-missing, manifest-invalid,
 //            config-invalid); each config diff_id is extracted (layer-missing)
+//
+// Files are opened only when they are regular files (regular-file.ts): a FIFO,
+// device or symlink named like a blob or record is reported (blob-stray,
+// layer-record-invalid), never waited on or read through. `signal` (SIGINT,
+// SIGTERM) is honoured between files and between chunks of a file.
 
-import { isKeelError } from '../errors.ts';
+import { isKeelError, type KeelError } from '../errors.ts';
 import { digestAlgorithm, type Digest } from '../oci/digest.ts';
 import { fingerprintTree } from './fingerprint.ts';
 import type { Layout } from './layout.ts';
@@ -20,10 +25,11 @@ interface CheckTarget extends BlobReader {
   listRefs(): Promise<Array<{ name: string; descriptor: import('../oci/types.ts').Descriptor }>>;
 }
 
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
+      signal?.throwIfAborted();
       const item = items[next++] as T;
       await fn(item);
     }
@@ -31,7 +37,12 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-export async function checkStore(store: CheckTarget, layout: Layout): Promise<StoreProblem[]> {
+/** A file that is not a regular one where a blob or record belongs (openRegularFile's refusal). */
+function notRegular(err: unknown): err is KeelError {
+  return isKeelError(err, 'E_STORE_CORRUPT');
+}
+
+export async function checkStore(store: CheckTarget, layout: Layout, signal?: AbortSignal): Promise<StoreProblem[]> {
   const problems: StoreProblem[] = [];
 
   const blobs = await scanTree(layout.blobsRoot);
@@ -40,9 +51,16 @@ export async function checkStore(store: CheckTarget, layout: Layout): Promise<St
       problems.push({ kind: 'blob-stray', path: b.path, message: `${b.path} is not a blob keel could have written` });
       return;
     }
-    const found = await hashFile(b.path, digestAlgorithm(b.digest));
+    let found: Digest;
+    try {
+      found = await hashFile(b.path, digestAlgorithm(b.digest), signal);
+    } catch (err) {
+      if (!notRegular(err)) throw err;
+      problems.push({ kind: 'blob-stray', path: b.path, message: err.message });
+      return;
+    }
     if (found !== b.digest) problems.push({ kind: 'blob-corrupt', path: b.path, message: `blob ${b.digest} hashes to ${found}` });
-  });
+  }, signal);
 
   const layers = await scanTree(layout.layersRoot);
   const dirs = new Set(layers.filter((l) => l.isDir && !l.isRecord && l.digest).map((l) => l.digest as Digest));
@@ -68,12 +86,21 @@ export async function checkStore(store: CheckTarget, layout: Layout): Promise<St
     }
   }
   for (const v of verify) {
-    const found = await fingerprintTree(v.path);
+    signal?.throwIfAborted();
+    let found: Digest;
+    try {
+      found = await fingerprintTree(v.path, signal);
+    } catch (err) {
+      if (!notRegular(err)) throw err; // a file swapped for a FIFO or symlink since the walk saw it
+      problems.push({ kind: 'layer-corrupt', path: v.path, message: `layer ${v.diffId} has changed since extraction: ${err.message}` });
+      continue;
+    }
     if (found !== v.treeDigest) {
       problems.push({ kind: 'layer-corrupt', path: v.path, message: `layer ${v.diffId} has changed since extraction (tree ${found}, recorded ${v.treeDigest})` });
     }
   }
 
+  signal?.throwIfAborted();
   let refs;
   try {
     refs = await store.listRefs();

@@ -11,10 +11,11 @@
 // The sha256 of all records is the tree digest.
 
 import { createHash } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { fsError } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
+import { openRegularFile } from './regular-file.ts';
 
 interface Entry {
   readonly rel: Buffer;
@@ -61,8 +62,9 @@ async function walk(root: Buffer): Promise<Entry[]> {
   return entries;
 }
 
-async function hashFile(path: Buffer, size: bigint): Promise<string> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+async function hashFile(path: Buffer, size: bigint, signal: AbortSignal | undefined): Promise<string> {
+  // Not blocking, not through a symlink: the entry may have been swapped since lstat.
+  const fh = await openRegularFile(path);
   try {
     const hash = createHash('sha256');
     if (size <= BigInt(SMALL)) {
@@ -70,6 +72,7 @@ async function hashFile(path: Buffer, size: bigint): Promise<string> {
     } else {
       const buf = Buffer.allocUnsafe(1024 * 1024);
       for (;;) {
+        signal?.throwIfAborted();
         const { bytesRead } = await fh.read(buf, 0, buf.length, null);
         if (bytesRead === 0) break;
         hash.update(buf.subarray(0, bytesRead));
@@ -81,13 +84,14 @@ async function hashFile(path: Buffer, size: bigint): Promise<string> {
   }
 }
 
-async function fillContents(entries: Entry[]): Promise<void> {
+async function fillContents(entries: Entry[], signal: AbortSignal | undefined): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < entries.length) {
+      signal?.throwIfAborted();
       const e = entries[next++];
       if (e === undefined) break;
-      if (e.st.isFile()) e.content = await hashFile(e.abs, e.st.size);
+      if (e.st.isFile()) e.content = await hashFile(e.abs, e.st.size, signal);
       else if (e.st.isSymbolicLink()) e.content = createHash('sha256').update(await readlink(e.abs, { encoding: 'buffer' })).digest('hex');
     }
   };
@@ -100,11 +104,11 @@ function lengthPrefixed(b: Buffer): Buffer {
   return Buffer.concat([len, b]);
 }
 
-/** The tree digest of `dir` (see the header); `sha256:<hex>`. */
-export async function fingerprintTree(dir: string): Promise<Digest> {
+/** The tree digest of `dir` (see the header); `sha256:<hex>`. `signal` is honoured between files. */
+export async function fingerprintTree(dir: string, signal?: AbortSignal): Promise<Digest> {
   try {
     const entries = await walk(Buffer.from(dir));
-    await fillContents(entries);
+    await fillContents(entries, signal);
     const hash = createHash('sha256');
     hash.update('keel-tree-v1\n');
     for (const e of entries) {
@@ -125,6 +129,7 @@ export async function fingerprintTree(dir: string): Promise<Digest> {
     }
     return `sha256:${hash.digest('hex')}` as Digest;
   } catch (err) {
+    if (signal?.aborted && err === signal.reason) throw err;
     throw fsError(`fingerprinting layer tree ${dir}`, err);
   }
 }

@@ -3,9 +3,9 @@
 // the proof that extraction completed and both digests matched; `treeDigest`
 // (fingerprint.ts) lets `check` verify the tree later.
 
-import { readFile } from 'node:fs/promises';
-import { errnoCode, fsError } from '../errors.ts';
+import { errnoCode, fsError, isKeelError } from '../errors.ts';
 import { isDigest, type Digest } from '../oci/digest.ts';
+import { readRegularFile } from './regular-file.ts';
 
 export interface LayerRecord {
   /** The uncompressed digest (diff_id) the directory is named by. */
@@ -34,9 +34,10 @@ export type RecordRead = { readonly state: 'missing' } | { readonly state: 'inva
 export async function readLayerRecord(path: string): Promise<RecordRead> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readRegularFile(path)).toString('utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return { state: 'missing' };
+    if (isKeelError(err, 'E_STORE_CORRUPT')) return { state: 'invalid', why: err.message };
     throw fsError(`reading layer record ${path}`, err);
   }
   let v: Partial<Record<keyof LayerRecord, unknown>>;

@@ -25,6 +25,8 @@
 //   shared:    create `locks/shared/<token>.<n>.shared` (token = pid-start-boot),
 //              THEN look at `locks/exclusive`; if a live holder is there, remove
 //              the registration and wait; if a dead one, break it and retry.
+//              Registrations of dead processes (a killed `keel check`) are
+//              removed first, so they do not pile up until the next prune.
 //   exclusive: take mutex `locks/exclusive`, THEN wait until no registration of
 //              a live process remains in locks/shared (dead ones are removed).
 // Each side writes before it reads what the other wrote, so they cannot both
@@ -188,6 +190,7 @@ export class StoreLocks {
     const sharedDir = join(this.dir, 'shared');
     const exclusive = join(this.dir, 'exclusive');
     installExitHook();
+    await this.#removeDeadShared();
     for (;;) {
       const reg = join(sharedDir, uniqueName('shared'));
       try {
@@ -208,6 +211,27 @@ export class StoreLocks {
       }
       if (backoff.expired) throw lockedError('exclusive', holder, backoff.waited);
       await backoff.wait();
+    }
+  }
+
+  /**
+   * Removes shared registrations whose owner is dead. A name encodes its owner
+   * (pid, start time, boot), and a dead owner never comes back, so removing
+   * one can race only with another remover (rm with force).
+   */
+  async #removeDeadShared(): Promise<void> {
+    const sharedDir = join(this.dir, 'shared');
+    let names: string[];
+    try {
+      names = await readdir(sharedDir);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw fsError('listing shared store locks', err);
+    }
+    for (const name of names) {
+      const owner = ownerOfName(name);
+      // best effort: exclusive holders remove them too
+      if (owner !== undefined && !ownerAlive(owner)) await rm(join(sharedDir, name), { force: true }).catch(() => {});
     }
   }
 

@@ -4,12 +4,12 @@
 // store's `index` mutex and written with writeFileAtomic. Entries keel does
 // not touch are written back exactly as they were (unknown fields kept).
 
-import { readFile } from 'node:fs/promises';
 import { KeelError, fsError } from '../errors.ts';
 import { parseDescriptor } from '../oci/parse.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { writeFileAtomic } from './fs-sync.ts';
 import type { Layout } from './layout.ts';
+import { readRegularFile } from './regular-file.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -43,7 +43,7 @@ function corrupt(path: string, why: string, cause?: unknown): KeelError {
 export async function readIndex(layout: Layout): Promise<IndexDocument> {
   let text: string;
   try {
-    text = await readFile(layout.index, 'utf8');
+    text = (await readRegularFile(layout.index)).toString('utf8');
   } catch (err) {
     throw fsError(`reading ${layout.index}`, err);
   }

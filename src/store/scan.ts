@@ -2,11 +2,11 @@
 // Names are validated here: only `<alg>/<hex>` of a known algorithm counts as
 // a blob or layer; anything else is reported as stray.
 
-import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, fsError } from '../errors.ts';
 import { Digester, isDigest, type Digest, type DigestAlgorithm } from '../oci/digest.ts';
+import { openRegularFile } from './regular-file.ts';
 
 export interface ScanItem {
   readonly path: string;
@@ -45,12 +45,29 @@ export async function scanTree(top: string): Promise<ScanItem[]> {
   return out;
 }
 
-/** sha256/sha512 of a file's bytes, streamed. */
-export async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<Digest> {
+/**
+ * sha256/sha512 of a regular file's bytes, read in 1 MiB chunks. A symlink,
+ * FIFO or device is E_STORE_CORRUPT (never opened through, never waited on);
+ * `signal` is honoured between chunks.
+ */
+export async function hashFile(path: string, algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<Digest> {
+  signal?.throwIfAborted();
   const digester = new Digester(algorithm);
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) digester.update(chunk as Buffer);
+    const fh = await openRegularFile(path);
+    try {
+      const buf = Buffer.allocUnsafe(1024 * 1024);
+      for (;;) {
+        signal?.throwIfAborted();
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        digester.update(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
+    if (signal?.aborted && err === signal.reason) throw err;
     throw fsError(`reading ${path}`, err);
   }
   return digester.digest();

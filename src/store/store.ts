@@ -8,8 +8,7 @@
 // `index` lock; nothing is deleted outside the exclusive lock except temp
 // files of dead processes.
 
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
@@ -22,6 +21,7 @@ import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
 import { syncFilesystem } from '../util/durable.ts';
 import { openLayout, type Layout } from './layout.ts';
 import { readLayerRecord, type LayerRecord } from './layer-record.ts';
+import { openRegularFile } from './regular-file.ts';
 import { StoreLocks } from './lock.ts';
 import type { StoreProblem } from './problem.ts';
 import { pruneStore, type PruneResult } from './prune.ts';
@@ -74,9 +74,10 @@ export interface ExpectedBlob {
   readonly size?: number | undefined;
 }
 
+/** A regular file itself (lstat): a symlink planted where a blob belongs does not count as the blob. */
 async function isFile(path: string): Promise<boolean> {
   try {
-    return (await stat(path)).isFile();
+    return (await lstat(path)).isFile();
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
     throw fsError(`looking at ${path}`, err);
@@ -202,7 +203,7 @@ export class Store {
     const path = this.blobPath(digest);
     let fh;
     try {
-      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      fh = await openRegularFile(path);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') {
         throw new KeelError('E_IMAGE_NOT_FOUND', `blob ${digest} is not in the store`, { detail: { digest } });
@@ -239,7 +240,7 @@ export class Store {
     async function* chunks(): AsyncGenerator<Buffer> {
       let fh;
       try {
-        fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+        fh = await openRegularFile(path);
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') throw new KeelError('E_IMAGE_NOT_FOUND', `blob ${digest} is not in the store`, { detail: { digest } });
         throw fsError(`opening blob ${digest}`, err);
@@ -385,9 +386,12 @@ export class Store {
     return this.#locks.withExclusive(fn);
   }
 
-  /** Verifies the whole store (see docs/store.md); an empty list means healthy. Takes no lock. */
-  check(): Promise<StoreProblem[]> {
-    return checkStore(this, this.#layout);
+  /**
+   * Verifies the whole store (see docs/store.md); an empty list means healthy.
+   * Takes no lock. Rejects with `signal`'s reason once it is aborted.
+   */
+  check(signal?: AbortSignal): Promise<StoreProblem[]> {
+    return checkStore(this, this.#layout, signal);
   }
 
   /**

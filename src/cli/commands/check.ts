@@ -16,9 +16,9 @@ Reads only: a --root that holds no store is E_STORE_NOT_FOUND (${Exit.NOINPUT}),
   options: { json: { type: 'boolean', help: 'print the problems as JSON' } },
   minArgs: 0,
   maxArgs: 0,
-  async run({ global, values }) {
+  async run({ global, values, signal }) {
     const store = await openExistingStore(global);
-    const problems = await checkStore(store);
+    const problems = await checkStore(store, signal);
     if (values.json) process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems }, null, 2)}\n`);
     else if (problems.length === 0) process.stdout.write(`store ${store.root} is consistent\n`);
     else for (const p of problems) process.stdout.write(`${p.kind}: ${p.path}: ${p.message}\n`);

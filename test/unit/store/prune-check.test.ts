@@ -1,11 +1,12 @@
 // check finds damage; prune keeps what refs reach and removes the rest.
 
 import assert from 'node:assert/strict';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { isKeelError } from '../../../src/errors.ts';
-import { digestOf } from '../../../src/oci/digest.ts';
+import { digestOf, type Digest } from '../../../src/oci/digest.ts';
 import { MediaType } from '../../../src/oci/media-types.ts';
 import { Store, type StoreProblem } from '../../../src/store/index.ts';
 import { openTempStore, putTinyImage } from './fixtures.ts';
@@ -56,6 +57,26 @@ describe('store check', () => {
     const img = await putTinyImage(store, 'img:1', 'hello', false);
     await mkdir(join(store.layerPath(img.diffId), 'etc'), { recursive: true });
     assert.deepEqual(kinds(await store.check()), ['layer-missing', 'layer-no-record']);
+  });
+
+  it('reports a FIFO and a link to /dev/zero named like blobs without opening them (regression: check hung forever)', async () => {
+    await putTinyImage(store, 'img:1');
+    const fifo = join(store.root, 'blobs', 'sha256', 'e'.repeat(64));
+    const link = join(store.root, 'blobs', 'sha256', 'f'.repeat(64));
+    execFileSync('mkfifo', [fifo]);
+    await symlink('/dev/zero', link);
+    const problems = await store.check();
+    assert.deepEqual(problems.map((p) => [p.kind, p.path]).sort(), [['blob-stray', fifo], ['blob-stray', link]]);
+    await assert.rejects(store.readBlob(`sha256:${'e'.repeat(64)}` as Digest, 1024), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
+    assert.equal(await store.hasBlob(`sha256:${'f'.repeat(64)}` as Digest), false, 'a symlink is not a stored blob');
+  });
+
+  it('stops with the abort reason once the signal fires', async () => {
+    await putTinyImage(store, 'img:1');
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    controller.abort(reason);
+    await assert.rejects(store.check(controller.signal), (err) => err === reason);
   });
 
   it('finds a damaged index.json', async () => {

@@ -1,0 +1,119 @@
+// The store as a user meets it after something went wrong (issue 9): a FIFO or
+// a link to /dev/zero planted under blobs/, a `keel check` killed or
+// interrupted, a broken image among good ones, a layer changed after
+// extraction. Every case runs the real CLI on a real store under /var/tmp,
+// with images pulled from an OCI layout written by hand (no registry needed).
+
+import assert from 'node:assert/strict';
+import { execFile as execFileCb, spawn } from 'node:child_process';
+import { readdir, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { writeOciLayout, type WrittenImage } from '../../helpers/oci-layout.ts';
+import { readFileSync } from 'node:fs';
+import { KEEL_BIN, PROJECT_NODE, runKeel, tempDir, type TempDir } from '../../helpers/run.ts';
+
+const execFile = promisify(execFileCb);
+
+let work: TempDir;
+let layout: string;
+let images: WrittenImage[];
+
+before(async () => {
+  work = await tempDir('keel-store-repair-');
+  layout = join(work.path, 'layout');
+  images = await writeOciLayout(layout, [
+    { name: 'example.com/one:1', layers: [[{ name: 'etc/', type: 'directory' }, { name: 'etc/one', content: 'one\n' }], [{ name: 'two', content: 'two\n' }]] },
+    { name: 'example.com/other:1', layers: [[{ name: 'other', content: 'other\n' }]] },
+  ]);
+});
+after(() => work?.cleanup());
+
+/** A fresh store holding every image of the layout. */
+async function pulledStore(label: string): Promise<string> {
+  const store = join(work.path, label);
+  for (const image of images) {
+    const r = await runKeel(['--root', store, 'pull', '--quiet', `oci:${layout}:${image.name}`]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  return store;
+}
+
+/** Starts keel as runKeel would (bin/keel is a shell launcher that execs node), to signal it mid-run. */
+function startKeel(args: string[], stdio: 'pipe' | 'ignore') {
+  const isShell = /^#!.*\b(sh|bash|dash)\b/.test(readFileSync(KEEL_BIN, 'utf8').split('\n')[0] ?? '');
+  return isShell ? spawn(KEEL_BIN, args, { stdio: ['ignore', stdio, stdio] }) : spawn(PROJECT_NODE, [KEEL_BIN, ...args], { stdio: ['ignore', stdio, stdio] });
+}
+
+const FAKE_BLOB = 'f'.repeat(64);
+
+describe('keel check on hostile store content', () => {
+  test('a FIFO named like a blob is reported, not waited on', async () => {
+    const store = await pulledStore('fifo');
+    const fifo = join(store, 'blobs', 'sha256', FAKE_BLOB);
+    await execFile('mkfifo', [fifo]);
+    const r = await runKeel(['--root', store, 'check'], { timeoutMs: 30_000 });
+    assert.equal(r.timedOut, false, 'keel check hung on the FIFO');
+    assert.equal(r.code, 65, r.stderr);
+    assert.match(r.stdout, new RegExp(`blob-stray: ${fifo}: .*is a FIFO, not a regular file`));
+  });
+
+  test('a symlink to /dev/zero named like a blob is reported, not read', async () => {
+    const store = await pulledStore('devzero');
+    const link = join(store, 'blobs', 'sha256', FAKE_BLOB);
+    await symlink('/dev/zero', link);
+    const r = await runKeel(['--root', store, 'check'], { timeoutMs: 30_000 });
+    assert.equal(r.timedOut, false, 'keel check read /dev/zero through the link');
+    assert.equal(r.code, 65, r.stderr);
+    assert.match(r.stdout, new RegExp(`blob-stray: ${link}: .*is a symbolic link`));
+    // readers other than check refuse it too, and every image still lists
+    const listed = await runKeel(['--root', store, 'images'], { timeoutMs: 30_000 });
+    assert.equal(listed.code, 0, listed.stderr);
+  });
+
+  test('SIGTERM stops a long check promptly (E_INTERRUPTED), leaving no lock behind', async () => {
+    const store = await pulledStore('sigterm');
+    // a 16 GiB sparse "blob": hashing it takes far longer than the test allows
+    const big = join(store, 'blobs', 'sha256', FAKE_BLOB);
+    await execFile('truncate', ['-s', '16G', big]);
+    const child = startKeel(['--root', store, 'check'], 'pipe');
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const shared = join(store, 'locks', 'shared');
+    for (let i = 0; i < 200 && (await readdir(shared)).length === 0; i++) await sleep(50);
+    assert.equal((await readdir(shared)).length, 1, 'check took its shared lock');
+    await sleep(300);
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await closed;
+    clearTimeout(killer);
+    assert.ok(Date.now() - t0 < 5000, `check took ${Date.now() - t0} ms to stop after SIGTERM`);
+    assert.equal(code, 75, stderr);
+    assert.match(stderr, /E_INTERRUPTED/);
+    assert.deepEqual(await readdir(shared), []);
+    await rm(big);
+  });
+
+  test("a killed check's shared-lock registration is reclaimed by the next run", async () => {
+    const store = await pulledStore('killed');
+    const big = join(store, 'blobs', 'sha256', FAKE_BLOB);
+    await execFile('truncate', ['-s', '16G', big]);
+    const child = startKeel(['--root', store, 'check'], 'ignore');
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    const shared = join(store, 'locks', 'shared');
+    for (let i = 0; i < 200 && (await readdir(shared)).length === 0; i++) await sleep(50);
+    const left = await readdir(shared);
+    assert.equal(left.length, 1, 'check took its shared lock');
+    child.kill('SIGKILL');
+    await closed;
+    assert.deepEqual(await readdir(shared), left, 'kill -9 leaves the registration');
+    await rm(big);
+    const again = await runKeel(['--root', store, 'check'], { timeoutMs: 60_000 });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.deepEqual(await readdir(shared), [], 'the dead registration was removed');
+  });
+});
