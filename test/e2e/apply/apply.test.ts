@@ -330,6 +330,36 @@ describe('keel apply: ordering, failures, foreign units, the bus', () => {
   });
 });
 
+describe('systemd drop-ins on keel units', () => {
+  const dir = '/etc/systemd/system/tuned.service.d';
+
+  it("a drop-in in /etc/systemd/system/NAME.service.d applies to keel's transient unit and wins over the manifest; apply says unchanged", async () => {
+    const file = await manifest('tuned.yaml', sleeper('tuned').replace('resources: { nofile: 1024 }', 'resources: { nofile: 1024, memoryMax: 256M }'));
+    await ok(keel('apply', file), 'apply tuned');
+    assert.equal((await show('tuned.service', 'MemoryMax')).MemoryMax, String(256 * 1024 * 1024));
+    const pid = (await show('tuned.service', 'MainPID')).MainPID;
+    await ok(guest('sh', '-c', `mkdir -p ${dir} && printf '[Service]\\nMemoryMax=64M\\n' > ${dir}/50-memory.conf && systemctl daemon-reload`), 'write the drop-in');
+    const after = await show('tuned.service', 'MemoryMax', 'DropInPaths', 'MainPID', 'ActiveState', 'Transient');
+    assert.equal(after.MemoryMax, String(64 * 1024 * 1024), 'the drop-in wins over the manifest (read after the transient unit)');
+    assert.match(after.DropInPaths ?? '', /50-memory\.conf/);
+    assert.deepEqual([after.MainPID, after.ActiveState, after.Transient], [pid, 'active', 'yes'], 'daemon-reload keeps the transient unit running');
+    // keel compares what it would register with its record, not the live unit: the drop-in is not a change.
+    const again = await keel('apply', file);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /tuned\.service unchanged/);
+    assert.equal((await show('tuned.service', 'MainPID')).MainPID, pid);
+    // A restart (keel's or systemctl's) keeps it: the drop-in belongs to the unit name.
+    await ok(guest('systemctl', 'restart', 'tuned.service'), 'systemctl restart tuned');
+    assert.equal((await show('tuned.service', 'MemoryMax')).MemoryMax, String(64 * 1024 * 1024));
+  });
+
+  it('removing the drop-in returns to the manifest after a daemon-reload', async () => {
+    await ok(guest('sh', '-c', `rm -rf ${dir} && systemctl daemon-reload`), 'remove the drop-in');
+    assert.equal((await show('tuned.service', 'MemoryMax')).MemoryMax, String(256 * 1024 * 1024));
+    await ok(keel('remove', 'tuned'), 'remove tuned');
+  });
+});
+
 describe('keel remove', () => {
   it('leaves no unit, no runc state, no bundle, and the host state dir intact', async () => {
     await ok(keel('remove', 'etcd'), 'remove etcd');
