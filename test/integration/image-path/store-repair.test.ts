@@ -117,3 +117,36 @@ describe('keel check on hostile store content', () => {
     assert.deepEqual(await readdir(shared), [], 'the dead registration was removed');
   });
 });
+
+describe('keel images with one broken image', () => {
+  test('a missing config blob breaks only its image: the others are listed, the broken one is named, the status says so', async () => {
+    const store = await pulledStore('images-config');
+    const [one, other] = images as [WrittenImage, WrittenImage];
+    await rm(join(store, 'blobs', 'sha256', one.config.slice(7)));
+    const r = await runKeel(['--root', store, 'images']);
+    assert.equal(r.code, 65, r.stderr);
+    assert.match(r.stdout, /^example\.com\/one:1 +\S+ +\S+ +- +-$/m);
+    assert.match(r.stdout, /^example\.com\/other:1 +\S+ +linux\/amd64 +1 +/m);
+    assert.match(r.stderr, new RegExp(`image example\\.com/one:1 is broken: blob ${one.config} is not in the store \\[E_STORE_CORRUPT\\]`));
+    assert.match(r.stderr, /hint: .*keel pull example\.com\/one:1/);
+    assert.doesNotMatch(r.stderr, /other/);
+
+    const json = await runKeel(['--root', store, 'images', '--json']);
+    assert.equal(json.code, 65, json.stderr);
+    const list = JSON.parse(json.stdout) as Array<{ name: string; digest: string; layers: number; problem?: { code: string; message: string } }>;
+    assert.deepEqual(list.map((i) => [i.name, i.problem?.code]), [['example.com/one:1', 'E_STORE_CORRUPT'], ['example.com/other:1', undefined]]);
+    assert.equal(list[1]?.digest, other.manifest);
+    assert.equal(list[1]?.layers, 1);
+  });
+
+  test('a missing layer blob is named too', async () => {
+    const store = await pulledStore('images-layer');
+    const [one] = images as [WrittenImage];
+    await rm(join(store, 'blobs', 'sha256', (one.layers[1] as string).slice(7)));
+    const r = await runKeel(['--root', store, 'images']);
+    assert.equal(r.code, 65, r.stderr);
+    assert.match(r.stdout, /^example\.com\/one:1 +\S+ +linux\/amd64 +2 +/m);
+    assert.match(r.stdout, /^example\.com\/other:1 /m);
+    assert.match(r.stderr, new RegExp(`image example\\.com/one:1 is broken: layer blob ${one.layers[1]} is not in the store`));
+  });
+});
