@@ -12,7 +12,8 @@ import {
   SLOTS, activeSlot, canonicalJson, containerDir, containersRoot, plannedInputsDigest, readBundleRecord, readDeploymentFailure, slotDir, specInputs,
   type Slot,
 } from '../bundle/index.ts';
-import { KeelError, errnoCode, fsError } from '../errors.ts';
+import { KeelError, errnoCode, fsError, isKeelError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
 import type { ContainerSpec } from '../manifest/index.ts';
 import { storeName } from '../oci/reference.ts';
 import { nodeFromSpec, type DependencyNode, type Deployment, type DesiredContainer, type ImageFacts, type ObservedContainer } from '../plan/index.ts';
@@ -192,11 +193,20 @@ export async function storeImageFacts(store: StoreView, spec: ContainerSpec, o: 
 /** The desired state of one container: its spec, image, inputs digest and unit properties. */
 export async function desiredContainer(ctx: ObserveContext, spec: ContainerSpec, image: ImageFacts): Promise<DesiredContainer> {
   const props = containerUnitProperties(ctx, spec);
-  const inputsDigest = image.digest === undefined
-    ? undefined
-    : await plannedInputsDigest(ctx.store.root, spec, { name: image.name, digest: image.digest }, { cgroupsPath: containerCgroupsPath(spec.name) });
+  let inputsDigest: Digest | undefined;
+  let error: DesiredContainer['error'];
+  try {
+    inputsDigest = image.digest === undefined
+      ? undefined
+      : await plannedInputsDigest(ctx.store.root, spec, { name: image.name, digest: image.digest }, { cgroupsPath: containerCgroupsPath(spec.name) });
+  } catch (err) {
+    // A missing env file or init binary is this container's problem only: at boot
+    // the other containers must still start. (The message names a file, never a value.)
+    if (!isKeelError(err, 'E_ENV_FILE') && !isKeelError(err, 'E_INIT_MISSING')) throw err;
+    error = { code: err.code, message: err.hint === undefined ? err.message : `${err.message} (${err.hint})` };
+  }
   return Object.freeze({
     spec, inputs: JSON.parse(canonicalJson(specInputs(spec))) as Record<string, unknown>, image, inputsDigest,
-    unitDigest: propertiesDigest(props), unitSettings: propertySettings(props),
+    unitDigest: propertiesDigest(props), unitSettings: propertySettings(props), ...(error !== undefined ? { error } : {}),
   });
 }

@@ -83,6 +83,7 @@ function decideApply(intent: 'apply' | 'boot', d: DesiredContainer, o: ObservedC
   if (d.image.error !== undefined) {
     return action(name, 'fail', [`pulling ${d.image.name} failed: ${d.image.error.message}`], { image, code: d.image.error.code });
   }
+  if (d.error !== undefined) return action(name, 'fail', [d.error.message], { image, code: d.error.code });
   if (d.image.source === 'missing' && d.spec.pull === 'never') {
     return action(name, 'fail', [`image ${d.image.name} is not in the store and the pull policy is never`], {
       image, code: 'E_IMAGE_NOT_FOUND',
@@ -183,6 +184,10 @@ export function planUpdate(input: UpdatePlanInput): Plan {
     }
     if (d.image.error !== undefined) {
       actions.push(action(name, 'fail', [`resolving ${d.image.name} failed: ${d.image.error.message}`], { image, code: d.image.error.code }));
+      continue;
+    }
+    if (d.error !== undefined) {
+      actions.push(action(name, 'fail', [d.error.message], { image, code: d.error.code }));
       continue;
     }
     const { changes, reasons } = describeChanges(d, o);

@@ -68,6 +68,11 @@ export interface DesiredContainer {
   readonly inputsDigest?: Digest | undefined;
   /** Digest of the unit's properties. */
   readonly unitDigest: string;
+  /**
+   * Set when the container's host inputs could not be read (an envFiles file,
+   * the init binary): it fails alone, as a failed pull does, and the others go on.
+   */
+  readonly error?: { readonly code: string; readonly message: string } | undefined;
   /** Each unit property's value as JSON, to name the ones that changed. */
   readonly unitSettings: Readonly<Record<string, string>>;
 }

@@ -175,15 +175,19 @@ describe('envFiles, credentials and init in a real systemd', () => {
     assert.ok((await procOf(1, 'environ')).includes(`DB_PASSWORD=${ENV_VALUE_2}`));
   });
 
-  it('a missing env file stops apply with E_ENV_FILE naming it, and the container keeps running', async () => {
+  it('a missing env file fails that container alone with E_ENV_FILE naming it: it keeps running, another container is created', async () => {
     const before = await mainPid('vault.service');
+    await ok(host.exec(['sh', '-c', `cat > ${MANIFESTS}/other.yaml`], { input: manifest('other', 'init: true\n') }), 'write other.yaml');
     await ok(guest('mv', ENV_FILE, `${ENV_FILE}.away`), 'move the env file away');
-    const r = await keel('apply', '--json');
+    const r = await keel('apply');
     await ok(guest('mv', `${ENV_FILE}.away`, ENV_FILE), 'move it back');
     assert.notEqual(r.code, 0);
     assert.match(r.stdout + r.stderr, /E_ENV_FILE/);
     assert.match(r.stdout + r.stderr, new RegExp(`${ENV_FILE} does not exist`));
+    assert.match(r.stdout, /^other\.service created \(active/m);
     assert.equal(await mainPid('vault.service'), before);
+    await ok(guest('rm', `${MANIFESTS}/other.yaml`), 'rm other.yaml');
+    await ok(keel('remove', 'other'), 'remove other');
   });
 
   it('no credential value is in the bundle, the store, /run/keel, status, apply\'s output or the journal; no env value is in what keel reports', async () => {
