@@ -3,12 +3,18 @@
 // conservative ones `runc spec` uses (private namespaces, three capabilities,
 // masked /proc paths, no new privileges) with `terminal: false`.
 
+import path from 'node:path';
 import type { ImageConfig } from '../oci/types.ts';
 import type { ResolvedUser } from './user.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export const DEFAULT_CAPABILITIES: readonly string[] = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+/**
+ * The capabilities of the config.json `keel unpack` writes for an image
+ * alone (runc spec's three). A system container's set comes from its
+ * manifest instead (CONTAINER_DEFAULT_CAPABILITIES in src/manifest/constants.ts).
+ */
+export const UNPACK_CAPABILITIES: readonly string[] = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
 
 export const MASKED_PATHS: readonly string[] = [
   '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
@@ -66,7 +72,7 @@ export function defaultMounts(): Record<string, unknown>[] {
 }
 
 export function renderImageRuntimeConfig(image: ImageConfig, user: ResolvedUser, options: RuntimeConfigOptions = {}): RuntimeSpec {
-  const caps = [...DEFAULT_CAPABILITIES];
+  const caps = [...UNPACK_CAPABILITIES];
   const process: Record<string, unknown> = {
     terminal: false,
     user: user.additionalGids.length > 0
@@ -74,7 +80,8 @@ export function renderImageRuntimeConfig(image: ImageConfig, user: ResolvedUser,
       : { uid: user.uid, gid: user.gid },
     args: imageArgs(image),
     env: imageEnv(image),
-    cwd: image.config.WorkingDir || '/',
+    // absolute and normalised even for a config not made by parseImageConfig
+    cwd: path.posix.resolve('/', image.config.WorkingDir ?? ''),
     capabilities: { bounding: caps, effective: caps, permitted: caps },
     rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
     noNewPrivileges: true,

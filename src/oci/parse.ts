@@ -1,6 +1,7 @@
 // Parsers from untrusted bytes to the frozen types in types.ts. Every field
 // keel later puts into a path, URL or syscall is validated here.
 
+import path from 'node:path';
 import { KeelError } from '../errors.ts';
 import { parseDigest } from './digest.ts';
 import { INDEX_TYPES, MANIFEST_TYPES, MediaType } from './media-types.ts';
@@ -125,6 +126,40 @@ export function parseManifestDocument(bytes: Uint8Array, contentType?: string): 
   });
 }
 
+// Image config values that reach config.json and so runc (issue 9): a NUL
+// byte cannot pass through execve(2) or a C string, so runc fails and the unit
+// is left restarting; such a config is refused here, at pull and at render.
+
+function noNul(v: string | undefined, what: string, key: string): string | undefined {
+  if (v !== undefined && v.includes('\0')) fail(what, `${key} ${JSON.stringify(v.slice(0, 80))} contains a NUL byte`);
+  return v;
+}
+
+function noNulArray(v: readonly string[] | undefined, what: string, key: string): readonly string[] | undefined {
+  v?.forEach((s, i) => noNul(s, what, `${key}[${i}]`));
+  return v;
+}
+
+/** Env entries are NAME=VALUE with a non-empty NAME and no NUL anywhere. */
+function imageEnvEntries(v: readonly string[] | undefined, what: string): readonly string[] | undefined {
+  v?.forEach((entry, i) => {
+    noNul(entry, what, `Env[${i}]`);
+    if (entry.indexOf('=') <= 0) fail(what, `Env[${i}] ${JSON.stringify(entry.slice(0, 80))} is not NAME=VALUE`);
+  });
+  return v;
+}
+
+/**
+ * WorkingDir as a path inside the container: absolute and normalised, as
+ * containerd and umoci resolve it (Go's path.Join("/", wd), which cleans;
+ * path.posix.resolve here, which also drops a trailing slash), so "../../.."
+ * is "/" and never a relative cwd handed to runc. Empty stays empty (= "/").
+ */
+function workingDir(v: string | undefined, what: string): string | undefined {
+  noNul(v, what, 'WorkingDir');
+  return v === undefined || v === '' ? v : path.posix.resolve('/', v);
+}
+
 export function parseImageConfig(bytes: Uint8Array): ImageConfig {
   const what = 'image config';
   const doc = parseJson(bytes, what);
@@ -141,11 +176,11 @@ export function parseImageConfig(bytes: Uint8Array): ImageConfig {
   });
   const c = isObject(doc.config) ? doc.config : {};
   const config = Object.freeze({
-    User: optionalString(c, 'User', what),
-    Env: stringArray(c.Env, what, 'Env'),
-    Entrypoint: stringArray(c.Entrypoint, what, 'Entrypoint'),
-    Cmd: stringArray(c.Cmd, what, 'Cmd'),
-    WorkingDir: optionalString(c, 'WorkingDir', what),
+    User: noNul(optionalString(c, 'User', what), what, 'User'),
+    Env: imageEnvEntries(stringArray(c.Env, what, 'Env'), what),
+    Entrypoint: noNulArray(stringArray(c.Entrypoint, what, 'Entrypoint'), what, 'Entrypoint'),
+    Cmd: noNulArray(stringArray(c.Cmd, what, 'Cmd'), what, 'Cmd'),
+    WorkingDir: workingDir(optionalString(c, 'WorkingDir', what), what),
     StopSignal: optionalString(c, 'StopSignal', what),
     Labels: stringMap(c.Labels, what, 'Labels'),
     ExposedPorts: isObject(c.ExposedPorts) ? Object.freeze({ ...c.ExposedPorts }) : undefined,

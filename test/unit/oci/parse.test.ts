@@ -45,6 +45,28 @@ test('image config: diff_ids validated, fields typed', () => {
   assert.throws(() => parseImageConfig(bytes({ config: { Env: 'A=1' }, rootfs: { type: 'layers', diff_ids: [] } })), (e) => isKeelError(e, 'E_MANIFEST_INVALID'));
 });
 
+test('image config: a hostile WorkingDir becomes an absolute, normalised path inside the container', () => {
+  const wd = (WorkingDir: unknown): string | undefined =>
+    parseImageConfig(bytes({ rootfs: { type: 'layers', diff_ids: [] }, config: { WorkingDir } })).config.WorkingDir;
+  assert.equal(wd('../../..'), '/');
+  assert.equal(wd('srv/../../etc/'), '/etc');
+  assert.equal(wd('/var//lib/./x/'), '/var/lib/x');
+  assert.equal(wd(''), '');
+  assert.equal(wd(undefined), undefined);
+  assert.throws(() => wd('/a\0b'), (e) => isKeelError(e, 'E_MANIFEST_INVALID') && /WorkingDir .* contains a NUL byte/.test(e.message));
+});
+
+test('image config: Env entries with a NUL byte or without NAME= are refused (regression: NUL reached runc, unit left restarting)', () => {
+  const config = (c: unknown): unknown => parseImageConfig(bytes({ rootfs: { type: 'layers', diff_ids: [] }, config: c }));
+  assert.throws(() => config({ Env: ['PATH=/bin', 'A=x\0y'] }), (e) => isKeelError(e, 'E_MANIFEST_INVALID') && /Env\[1\] .* contains a NUL byte/.test(e.message));
+  assert.throws(() => config({ Env: ['JUSTANAME'] }), (e) => isKeelError(e, 'E_MANIFEST_INVALID') && /Env\[0\] "JUSTANAME" is not NAME=VALUE/.test(e.message));
+  assert.throws(() => config({ Env: ['=value'] }), (e) => isKeelError(e, 'E_MANIFEST_INVALID'));
+  assert.throws(() => config({ Cmd: ['/bin/sh', '-c', 'a\0b'] }), (e) => isKeelError(e, 'E_MANIFEST_INVALID') && /Cmd\[2\]/.test(e.message));
+  assert.throws(() => config({ Entrypoint: ['\0'] }), (e) => isKeelError(e, 'E_MANIFEST_INVALID'));
+  assert.throws(() => config({ User: 'root\0' }), (e) => isKeelError(e, 'E_MANIFEST_INVALID'));
+  assert.doesNotThrow(() => config({ Env: ['A=', 'B==c', 'PATH=/usr/bin'] }));
+});
+
 test('platforms', () => {
   assert.equal(hostPlatform().os, 'linux');
   assert.deepEqual(parsePlatform('linux/arm64/v8'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
