@@ -36,8 +36,13 @@ export const CAPABILITIES = [
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
-/** The default set (podman's): enough for a daemon that drops to its own user and binds low ports. */
-export const DEFAULT_CAPABILITIES: readonly Capability[] = [
+/**
+ * The set a system container starts from before its manifest's
+ * capabilities.drop and .add (podman's default): enough for a daemon that
+ * drops to its own user and binds low ports. (Not the set of the config.json
+ * `keel unpack` writes for an image alone: that is UNPACK_CAPABILITIES.)
+ */
+export const CONTAINER_DEFAULT_CAPABILITIES: readonly Capability[] = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_SETFCAP',
   'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_CHROOT',
 ];

@@ -4,7 +4,7 @@
 
 import { parseReference, type ImageReference } from '../oci/reference.ts';
 import {
-  CAPABILITIES, DEFAULT_CAPABILITIES, type Capability, type Propagation, type RestartPolicy, type StopSignal,
+  CAPABILITIES, CONTAINER_DEFAULT_CAPABILITIES, type Capability, type Propagation, type RestartPolicy, type StopSignal,
 } from './constants.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -124,7 +124,7 @@ export function toUnitName(ref: string): string {
 function effectiveCapabilities(raw: Raw | undefined): Capability[] {
   const add = (raw?.['add'] as string[] | undefined) ?? [];
   const drop = (raw?.['drop'] as string[] | undefined) ?? [];
-  const set = new Set<string>(drop.includes('ALL') ? [] : DEFAULT_CAPABILITIES.filter((c) => !drop.includes(c)));
+  const set = new Set<string>(drop.includes('ALL') ? [] : CONTAINER_DEFAULT_CAPABILITIES.filter((c) => !drop.includes(c)));
   for (const c of add.includes('ALL') ? CAPABILITIES : add) set.add(c);
   return CAPABILITIES.filter((c) => set.has(c));
 }
