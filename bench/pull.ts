@@ -6,12 +6,16 @@
 // user+sys CPU beside wall time, because wall times on shared machines vary
 // 3-4x while CPU time stays within a few percent.
 //
+// Images: ~100 MB of 5 layers, a Debian-based one of many small files, and
+// ~1 GiB of 8 layers; plus the cost of a second image that shares all but one
+// layer with a cached one.
+//
 //   npm run bench:pull -- [--runs N] [--big-mib N] [--skip-big]
 
 import { execFile as execFileCb, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
@@ -100,6 +104,90 @@ async function buildImage(layout: string, tag: string, mib: number, layers: numb
   await writeFile(marker, '');
 }
 
+/**
+ * A Debian-based image of 4 layers and many small files (libraries, coreutils,
+ * perl, the python standard library), the last layer one 64 MiB file: the
+ * shape of a real distribution image, where per-file costs dominate.
+ */
+const DEBIAN_LAYERS = [
+  ['libc6', 'libgcc-s1', 'libstdc++6', 'zlib1g', 'libssl3'],
+  ['bash', 'coreutils', 'dash', 'grep', 'sed', 'tar', 'gzip', 'findutils', 'diffutils'],
+  ['perl-base', 'libpython3.11-minimal', 'python3.11-minimal', 'libpython3.11-stdlib'],
+] as const;
+
+async function buildDebianImage(layout: string, tag: string): Promise<void> {
+  const marker = path.join(layout, `.built-${tag}`);
+  if (existsSync(marker)) return;
+  if (!existsSync(path.join(layout, 'oci-layout'))) await execFile('umoci', ['init', '--layout', layout]);
+  await execFile('umoci', ['new', '--image', `${layout}:${tag}`]);
+  const work = await mkdtemp(path.join(WORK, 'debian-'));
+  const bundle = path.join(work, 'bundle');
+  const debs = path.join(work, 'debs');
+  await mkdir(debs);
+  await execFile('apt-get', ['download', '-q', ...DEBIAN_LAYERS.flat()], { cwd: debs, maxBuffer: 1 << 24 });
+  const files = await readdir(debs);
+  await execFile('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
+  for (const pkgs of DEBIAN_LAYERS) {
+    for (const pkg of pkgs) {
+      const deb = files.find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+      if (deb === undefined) throw new Error(`apt-get download gave no .deb for ${pkg}`);
+      await execFile('dpkg', ['-x', path.join(debs, deb), path.join(bundle, 'rootfs')]);
+    }
+    await execFile('umoci', ['repack', '--refresh-bundle', '--image', `${layout}:${tag}`, bundle], { maxBuffer: 1 << 26 });
+  }
+  const big = Buffer.alloc(64 << 20);
+  for (let off = 0; off < big.length; off += 32) createHash('sha256').update(`${tag}/${off}`).digest().copy(big, off);
+  await writeFile(path.join(bundle, 'rootfs', 'opt-data.bin'), big);
+  await execFile('umoci', ['repack', '--refresh-bundle', '--image', `${layout}:${tag}`, bundle], { maxBuffer: 1 << 26 });
+  await execFile('umoci', ['config', '--image', `${layout}:${tag}`, '--config.cmd', '/bin/true']);
+  await rm(work, { recursive: true, force: true });
+  await writeFile(marker, '');
+}
+
+/** `tag` = the layers of `base` plus one small layer (a configuration change on top of a cached image). */
+async function buildChildImage(layout: string, base: string, tag: string): Promise<void> {
+  const marker = path.join(layout, `.built-${tag}`);
+  if (existsSync(marker)) return;
+  const bundle = await mkdtemp(path.join(WORK, 'child-'));
+  await rm(bundle, { recursive: true });
+  await execFile('umoci', ['unpack', '--image', `${layout}:${base}`, bundle], { maxBuffer: 1 << 26 });
+  await mkdir(path.join(bundle, 'rootfs', 'etc', 'app'), { recursive: true });
+  const conf = Buffer.alloc(1 << 20);
+  for (let off = 0; off < conf.length; off += 32) createHash('sha256').update(`${tag}/${off}`).digest().copy(conf, off);
+  await writeFile(path.join(bundle, 'rootfs', 'etc', 'app', 'config.bin'), conf);
+  await execFile('umoci', ['repack', '--refresh-bundle', '--image', `${layout}:${tag}`, bundle], { maxBuffer: 1 << 26 });
+  await rm(bundle, { recursive: true, force: true });
+  await writeFile(marker, '');
+}
+
+/**
+ * The cost of a second image that shares all but one layer with a cached one:
+ * keel pulls `base` (untimed), then `child` is timed; skopeo copies into an OCI
+ * layout that already holds `base` (it skips the blobs it has). Both should do
+ * work for the one new layer only.
+ */
+async function benchSecondImage(registry: string, repo: string, base: string, child: string): Promise<void> {
+  const keelSamples: Sample[] = [];
+  const skopeoSamples: Sample[] = [];
+  let summary = '';
+  for (let run = 0; run < RUNS; run++) {
+    const dir = await mkdtemp(path.join(WORK, 'second-'));
+    try {
+      await execFile(KEEL, ['--root', `${dir}/store`, 'pull', '-q', `${registry}/${repo}:${base}`]);
+      await execFile('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${registry}/${repo}:${base}`, `oci:${dir}/layout:${base}`]);
+      await execFile('sync');
+      keelSamples.push(await measure(`${KEEL} --root ${dir}/store pull ${registry}/${repo}:${child} 2>${dir}/keel.err >/dev/null`));
+      skopeoSamples.push(await measure(`skopeo copy -q --src-tls-verify=false docker://${registry}/${repo}:${child} oci:${dir}/layout:${child}`));
+      summary = (await readFile(`${dir}/keel.err`, 'utf8')).trim().split('\n').at(-1) ?? '';
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  console.log(`\nsecond image ${repo}:${child} (the layers of ${base} cached, one 1 MiB layer new), ${RUNS} runs, medians:`);
+  console.log(`keel pull            ${(median(keelSamples.map((s) => s.wallMs)) / 1000).toFixed(2)} s wall, ${(median(keelSamples.map((s) => s.cpuMs)) / 1000).toFixed(2)} s CPU   (${summary})`);
+  console.log(`skopeo copy (layout) ${(median(skopeoSamples.map((s) => s.wallMs)) / 1000).toFixed(2)} s wall, ${(median(skopeoSamples.map((s) => s.cpuMs)) / 1000).toFixed(2)} s CPU`);
+}
+
 async function layerUrls(registry: string, repo: string, tag: string): Promise<string[]> {
   const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
   const manifest = (await res.json()) as { layers: Array<{ digest: string }> };
@@ -164,14 +252,18 @@ async function main(): Promise<void> {
   const layout = path.join(WORK, 'images');
   console.log('building benchmark images (cached in /var/tmp/keel-bench/images)...');
   await buildImage(layout, 'medium', 100, 5);
+  await buildChildImage(layout, 'medium', 'medium-child');
+  await buildDebianImage(layout, 'debian');
   if (!values['skip-big']) await buildImage(layout, 'big', BIG_MIB, 8);
   const registry = await startRegistry();
   try {
-    const tags = values['skip-big'] ? ['medium'] : ['medium', 'big'];
+    const tags = values['skip-big'] ? ['medium', 'medium-child', 'debian'] : ['medium', 'medium-child', 'debian', 'big'];
     for (const tag of tags) {
       await execFile('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${registry.host}/bench:${tag}`]);
     }
     await benchImage(registry.host, 'bench', 'medium', '~100 MB');
+    await benchImage(registry.host, 'bench', 'debian', 'Debian-based (many small files)');
+    await benchSecondImage(registry.host, 'bench', 'medium', 'medium-child');
     if (!values['skip-big']) await benchImage(registry.host, 'bench', 'big', `~${BIG_MIB} MiB`);
   } finally {
     await registry.stop();
