@@ -71,6 +71,7 @@ export const CODES = {
   E_DISK_FULL: { exit: Exit.IOERR, summary: 'the filesystem keel was writing to is full, out of inodes or over a quota (ENOSPC, EDQUOT)' },
   E_READ_ONLY_FS: { exit: Exit.CANTCREAT, summary: 'the filesystem keel was writing to is mounted read-only (EROFS)' },
   E_PERMISSION: { exit: Exit.NOPERM, summary: 'keel lacks a privilege it needs (EACCES, EPERM; most commands need root)' },
+  E_OVERLAY_UPPER_UNSUPPORTED: { exit: Exit.CONFIG, summary: "a writable container's overlay upper directory would be on a filesystem overlayfs cannot write to (overlayfs itself, NFS, FAT): move --root or make the rootfs read-only" },
   E_BUNDLE_EXISTS: { exit: Exit.CANTCREAT, summary: 'the bundle directory exists and is not empty' },
   E_MOUNT_SOURCE: { exit: Exit.CONFIG, summary: 'a host mount source is missing (and the manifest does not say create: true) or is refused as sensitive' },
   E_ENV_FILE: { exit: Exit.CONFIG, summary: 'a file named by envFiles is missing, unreadable or not KEY=value lines; the message names the file and line, never a value' },

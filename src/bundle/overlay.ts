@@ -6,7 +6,11 @@
 // the container calls prepareRootfs first (the unit's ExecStartPre= runs
 // `keel` for it) and may call releaseRootfs after it stops.
 // Invariants: idempotent (an existing mount is left alone); paths that the
-// overlay option syntax cannot carry (',', ':', '\\') are refused, not escaped.
+// overlay option syntax cannot carry (',', ':', '\\') are refused, not escaped;
+// an upper/work directory on a filesystem overlayfs cannot write to (a store
+// on overlayfs, as in a container or a live system) is refused before mount(8)
+// runs, with its own code, because mount's own answer ("permission denied",
+// "wrong fs type") names the wrong cause.
 
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -58,6 +62,44 @@ async function loadRecord(bundleDir: string): Promise<BundleRecord> {
   return record;
 }
 
+/**
+ * statfs(2) f_type of filesystems overlayfs refuses as upperdir/workdir: the
+ * upper must support trusted.* xattrs, d_type and RENAME_WHITEOUT
+ * (Documentation/filesystems/overlayfs.rst), which these do not.
+ */
+export const UNFIT_UPPER_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x794c7630, 'overlayfs'],
+  [0x6969, 'NFS'],
+  [0x4d44, 'FAT'],
+]);
+
+/**
+ * Whether an overlay upper directory can live on a filesystem of statfs type
+ * `fsType`: undefined when it can, else the error that says why and what to do.
+ */
+export function overlayUpperProblem(fsType: number, upperDir: string, bundle: string): KeelError | undefined {
+  const name = UNFIT_UPPER_FILESYSTEMS.get(fsType);
+  if (name === undefined) return undefined;
+  return new KeelError('E_OVERLAY_UPPER_UNSUPPORTED', `the writable rootfs of ${bundle} needs an overlay upper directory, and ${upperDir} is on ${name}, which overlayfs cannot use as its upper layer`, {
+    detail: { bundle, upper: upperDir, filesystem: name, fsType: `0x${fsType.toString(16)}` },
+    hint: `put keel's store (--root) on a local disk filesystem such as ext4, xfs or btrfs, or give the container readOnlyRootfs: true (the default) with tmpfs or bind mounts for the paths it writes`,
+  });
+}
+
+/** statfs(2) f_type of the filesystem holding `dir`. */
+async function filesystemType(dir: string): Promise<number> {
+  try {
+    return Number((await fs.statfs(dir)).type);
+  } catch (err) {
+    throw fsError(`inspecting the filesystem of ${dir}`, err);
+  }
+}
+
+export interface PrepareOptions {
+  /** statfs f_type of a directory; injectable for tests. */
+  readonly filesystemType?: ((dir: string) => Promise<number>) | undefined;
+}
+
 export interface PrepareResult {
   /** True when this call mounted the overlay. */
   readonly mounted: boolean;
@@ -69,7 +111,7 @@ export interface PrepareResult {
  * re-creates the shared tree's mount points, and for a writable rootfs mounts
  * the overlay on BUNDLE/rootfs unless it is mounted already. Idempotent.
  */
-export async function prepareRootfs(bundleDir: string): Promise<PrepareResult> {
+export async function prepareRootfs(bundleDir: string, options: PrepareOptions = {}): Promise<PrepareResult> {
   const bundle = path.resolve(bundleDir);
   const record = await loadRecord(bundle);
   await createMountSources(record.createSources);
@@ -86,11 +128,13 @@ export async function prepareRootfs(bundleDir: string): Promise<PrepareResult> {
     throw fsError(`preparing the overlay directories of ${bundle}`, err);
   }
   if (await isMountPoint(rootfs)) return { mounted: false, rootfs };
-  const options = `lowerdir=${overlayPath(record.sharedRootfs)},upperdir=${overlayPath(upper)},workdir=${overlayPath(work)}`;
-  const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', options, rootfs]);
+  const unfit = overlayUpperProblem(await (options.filesystemType ?? filesystemType)(upper), upper, bundle);
+  if (unfit !== undefined) throw unfit;
+  const mountOptions = `lowerdir=${overlayPath(record.sharedRootfs)},upperdir=${overlayPath(upper)},workdir=${overlayPath(work)}`;
+  const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', mountOptions, rootfs]);
   if (r.code !== 0) {
     throw new KeelError('E_PERMISSION', `mounting the overlay rootfs of ${bundle} failed: ${r.stderr.trim()}`, {
-      detail: { bundle, options },
+      detail: { bundle, options: mountOptions },
       hint: 'keel must run as root on a kernel with overlayfs',
     });
   }
