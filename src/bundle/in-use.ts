@@ -10,7 +10,7 @@ import { errnoCode, fsError } from '../errors.ts';
 import { isDigest, type Digest } from '../oci/digest.ts';
 import { readBundleRecord } from './bundle-record.ts';
 import { releaseRootfs } from './overlay.ts';
-import { removeSharedRootfs, sharedRootfsBase } from './shared-rootfs.ts';
+import { removeRetiredRootfs, removeSharedRootfs, sharedRootfsBase } from './shared-rootfs.ts';
 import { SLOTS, containerDir, containersRoot } from './slots.ts';
 
 export interface InUse {
@@ -70,8 +70,12 @@ export async function removeContainerBundles(root: string, name: string): Promis
   await fs.rm(trash, { recursive: true, force: true });
 }
 
-/** Removes shared trees (and dead stagings) that no slot names; returns the manifests removed. */
+/**
+ * Removes shared trees that no slot names, and trees
+ * retired in an earlier boot; returns the manifests removed.
+ */
 export async function pruneUnusedRootfs(root: string): Promise<Digest[]> {
+  await removeRetiredRootfs(root);
   const { manifests } = await collectInUse(root);
   const removed: Digest[] = [];
   const base = sharedRootfsBase(root);

@@ -2,9 +2,9 @@
 // (root.path in config.json): nothing to mount, only the mount points and the
 // create: true sources to (re)make. A writable rootfs is an overlay mounted on
 // BUNDLE/rootfs with lowerdir = the shared tree and upper/work in the slot, in
-// the host's mount namespace; it does not survive a reboot, so whatever starts
-// the container calls prepareRootfs first (the unit's ExecStartPre= runs
-// `keel` for it) and may call releaseRootfs after it stops.
+// the host's mount namespace; it does not survive a reboot, so keel's executor
+// calls prepareRootfs before it creates, starts or restarts the unit (the unit
+// runs only runc), and releaseRootfs when the slot is re-rendered or removed.
 // Invariants: idempotent (an existing mount is left alone); paths that the
 // overlay option syntax cannot carry (',', ':', '\\') are refused, not escaped;
 // an upper/work directory on a filesystem overlayfs cannot write to (a store

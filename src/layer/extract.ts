@@ -7,8 +7,9 @@
 // (resolve.ts), nothing is created or changed through a symlink, keel's own
 // header parser (TarGuard) and tar-stream must agree on every entry, and the
 // promise settles on every path (tar-stream alone can stall: see tar-guard.ts).
-// It resolves only after the tar end, the input end, a matching diff_id and
-// one syncfs. Whiteout markers are kept as empty mode-0 files, not applied.
+// It resolves only after the tar end, the input end and a matching diff_id
+// (the store syncs the tree before it commits the layer). Whiteout markers are
+// kept as empty mode-0 files, not applied.
 
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';

@@ -84,7 +84,7 @@ export interface ContainerSpec {
     /** undefined: no limit. */
     readonly memoryMaxBytes: number | undefined;
     readonly cpuWeight: number | undefined;
-    readonly tasksMax: number | undefined;
+    readonly tasksMax: number | 'infinity' | undefined;
     readonly nofile: number;
   };
   readonly restart: { readonly policy: RestartPolicy; readonly delaySec: number };
@@ -209,7 +209,8 @@ export function buildSpec(raw: Raw, source: { file: string; line: number }): Con
     resources: {
       memoryMaxBytes: typeof memoryMax === 'number' ? memoryMax : typeof memoryMax === 'string' ? parseSize(memoryMax) : undefined,
       cpuWeight: res['cpuWeight'] as number | undefined,
-      tasksMax: typeof tasksMax === 'number' ? tasksMax : undefined,
+      // infinity is a value, not "unset": unset leaves systemd's DefaultTasksMax (15 % of the pid limit).
+      tasksMax: typeof tasksMax === 'number' || tasksMax === 'infinity' ? tasksMax : undefined,
       nofile: (res['nofile'] as number | undefined) ?? 65536,
     },
     restart: {

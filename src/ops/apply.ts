@@ -5,7 +5,7 @@
 // the store; a real run holds the containers mutex from observing to the last
 // outcome, so concurrent applies of the same input restart nothing twice;
 // `boot` runs the digests pinned by the last apply, never pulls, and leaves a
-// container whose image is missing to a background pull (ops/boot-pull.ts).
+// container whose image is missing to a background pull (ops/boot.ts).
 
 import { KeelError, isKeelError } from '../errors.ts';
 import { loadManifests, problemsError, type ContainerSpec } from '../manifest/index.ts';

@@ -1,6 +1,6 @@
 // The OCI distribution v2 pull client. It fetches manifests (capped, verified
 // against the digest asked by) and opens blobs as verified, resumable streams.
-// It never touches disk. Per request it tries the registry's mirrors in order,
+// It never writes to disk (it reads only auth files). Per request it tries the registry's mirrors in order,
 // then the registry; within one endpoint it retries (bounded, with backoff),
 // answers auth challenges once, and follows redirects without carrying
 // credentials to other origins. Foreign layer URLs are fetched without any

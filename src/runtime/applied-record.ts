@@ -1,7 +1,7 @@
 // What keel last registered with systemd for a container: one small JSON file
 // per container under /run/keel/units (a tmpfs, like systemd's transient
-// units themselves, so both vanish together at reboot). `keel apply` compares
-// a freshly rendered bundle's inputsDigest and directory with this record to
+// units themselves, so both vanish together at reboot). The planner compares
+// the planned inputs digest and unit-properties digest with this record to
 // leave an unchanged running unit alone; `keel status` reads the image and
 // digest from it. Invariants: written (atomically, by rename) BEFORE the unit
 // is created, so a unit keel created always has a record; a missing record

@@ -39,6 +39,12 @@ describe('renderContainerUnit', () => {
     assert.equal(containerCgroupsPath('etcd'), '/system.slice/etcd.service/container');
   });
 
+  it('tasksMax: infinity reaches the unit as TasksMax=infinity (unset leaves systemd\'s default)', () => {
+    const inf = byName(renderContainerUnit(spec(`${BASE}resources: { tasksMax: infinity }\n`), OPTS));
+    assert.equal(inf.get('TasksMax')?.value, 2n ** 64n - 1n);
+    assert.equal(byName(renderContainerUnit(spec(BASE), OPTS)).has('TasksMax'), false);
+  });
+
   it('maps the manifest: description, identifier, restart, timeouts, signal, limits, ordering', () => {
     const p = byName(renderContainerUnit(spec(`${BASE}description: the store
 restart: { policy: always, delaySec: 2 }

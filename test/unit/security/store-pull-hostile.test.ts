@@ -2,8 +2,7 @@
 // same engine a registry pull uses), and the store's own defences: what keel
 // refuses, that a refused layer leaves nothing behind, and the permissions of
 // the store root that keep setuid binaries of extracted layers away from local
-// users. Tests marked `todo` fail today; their fix belongs to src/store/ (see
-// docs/security.md, "Open items").
+// users (docs/security.md, "The store").
 
 import assert from 'node:assert/strict';
 import { chmod, chown, lstat, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
