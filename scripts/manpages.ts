@@ -6,7 +6,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GLOBAL_DEFAULTS } from '../src/cli/context.ts';
 import { COMMANDS, GLOBAL_OPTIONS } from '../src/cli/main.ts';
-import { keelPage, manifestPage, type ManPage } from '../src/cli/manpages.ts';
+import { configPage, keelPage, manifestPage, type ManPage } from '../src/cli/manpages.ts';
+import { CONFIG_DOCUMENT } from '../src/config/keel-config.ts';
 import { CONTAINER_DOCUMENT } from '../src/manifest/keys.ts';
 import { RECORD_DIR } from '../src/runtime/applied-record.ts';
 import { VERSION } from '../src/version.ts';
@@ -23,6 +24,7 @@ const commands = await Promise.all(COMMANDS.map(async (c) => ({ summary: c.summa
 const pages: ManPage[] = [
   keelPage({ version: VERSION, date, commands, globalOptions: GLOBAL_OPTIONS, defaults: { ...GLOBAL_DEFAULTS, records: RECORD_DIR } }),
   manifestPage({ version: VERSION, date, document: CONTAINER_DOCUMENT }),
+  configPage({ version: VERSION, date, document: CONFIG_DOCUMENT, path: GLOBAL_DEFAULTS.config }),
 ];
 for (const page of pages) {
   const dir = path.join(out, `man${page.file.slice(page.file.lastIndexOf('.') + 1)}`);

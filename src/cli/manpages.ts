@@ -1,8 +1,9 @@
 // keel's manual pages, rendered from the same sources as `keel --help` (the
 // command table and each command's options and description), docs/errors.md
-// (the error-code table) and manifests/schema.json (the manifest key table),
-// so that they cannot drift from what keel does. packaging/build-deb installs
-// them; scripts/manpages.ts writes them.
+// (the error-code table), manifests/schema.json (the manifest key table) and
+// keel.yaml's validator (its key table), so that they cannot drift from what
+// keel does: keel(1), keel-manifest(5), keel.yaml(5). packaging/build-deb
+// installs them; scripts/manpages.ts writes them.
 
 import { CODES } from '../errors.ts';
 import type { Field, FieldType, ObjectType } from '../manifest/field-types.ts';
@@ -146,8 +147,9 @@ export function keyEntries(type: ObjectType, prefix = ''): string[] {
     if (required.has(name)) facts.push('required');
     if (field.default !== undefined) facts.push(`default ${JSON.stringify(field.default)}`);
     out.push('.TP', `\\fB${roff(path)}\\fR`, `${roff(field.description)}`, '.br', `\\fI${roff(facts.join('; '))}\\fR`);
-    const inner = field.type.kind === 'array' ? field.type.items : field.type;
-    const listed = field.type.kind === 'array' ? `${path}[].` : `${path}.`;
+    // A list's items, or a free mapping's values (registries.HOST.mirrors), as nested keys.
+    const inner = field.type.kind === 'array' ? field.type.items : field.type.kind === 'map' ? field.type.values : field.type;
+    const listed = field.type.kind === 'array' ? `${path}[].` : field.type.kind === 'map' ? `${path}.KEY.` : `${path}.`;
     if (inner.kind === 'object') out.push(...keyEntries(inner, listed));
     if (inner.kind === 'tagged') {
       for (const [tag, variant] of Object.entries(inner.variants)) {
@@ -158,6 +160,36 @@ export function keyEntries(type: ObjectType, prefix = ''): string[] {
     }
   }
   return out;
+}
+
+/** keel.yaml(5): every key of keel's configuration file. */
+export function configPage(input: KeyPageInput & { readonly path: string }): ManPage {
+  const lines = [
+    ...header('keel.yaml', 5, input, 'keel manual'),
+    '.SH NAME',
+    'keel.yaml \\- keel\'s configuration: registry mirrors, insecure registries, the auth file',
+    '.SH SYNOPSIS',
+    roff(input.path),
+    '.SH DESCRIPTION',
+    roff(`keel reads ${input.path} (or the file --config names) when it talks to registries. A missing file means the defaults. The file is checked like a manifest: every problem at once, as file:line:column: key: message, with did-you-mean for an unknown key (E_CONFIG_INVALID). In the keys below, KEY is a registry host as written in image references: docker.io, quay.io, 10.0.0.5:5000.`),
+    '.SH KEYS',
+    ...keyEntries(input.document),
+    '.SH EXAMPLE',
+    '.nf',
+    roff([
+      'registries:',
+      '  docker.io:',
+      '    mirrors: [mirror.dc1.example.com:5000]',
+      '  10.0.0.5:5000:',
+      '    insecure: true',
+      'authFile: /etc/keel/auth.json',
+    ].join('\n')),
+    '.fi',
+    '.SH SEE ALSO',
+    '\\fBkeel\\fR(1), \\fBkeel-manifest\\fR(5), /usr/share/doc/keel/registries.md',
+    '',
+  ];
+  return { file: 'keel.yaml.5', text: lines.join('\n') };
 }
 
 export interface KeyPageInput {

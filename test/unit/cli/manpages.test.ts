@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import type { Command } from '../../../src/cli/command.ts';
 import { GLOBAL_DEFAULTS } from '../../../src/cli/context.ts';
 import { COMMANDS, GLOBAL_OPTIONS } from '../../../src/cli/main.ts';
-import { keelPage, manifestPage, roff, type ManPage } from '../../../src/cli/manpages.ts';
+import { configPage, keelPage, manifestPage, roff, type ManPage } from '../../../src/cli/manpages.ts';
+import { CONFIG_DOCUMENT } from '../../../src/config/keel-config.ts';
 import { CODES } from '../../../src/errors.ts';
 import type { ObjectType } from '../../../src/manifest/field-types.ts';
 import { CONTAINER_DOCUMENT } from '../../../src/manifest/keys.ts';
@@ -21,6 +22,7 @@ let dir: string;
 let commands: Array<{ summary: string; command: Command }>;
 let keel: ManPage;
 let manifest: ManPage;
+let config: ManPage;
 
 /** A page as man shows it (plain text, wide, no hyphenation). */
 async function rendered(page: ManPage): Promise<{ text: string; warnings: string }> {
@@ -45,6 +47,7 @@ before(async () => {
   commands = await Promise.all(COMMANDS.map(async (c) => ({ summary: c.summary, command: await c.load() })));
   keel = keelPage({ version: '9.9.9', date: '2026-12-02', commands, globalOptions: GLOBAL_OPTIONS, defaults: { ...GLOBAL_DEFAULTS, records: '/run/keel/units' } });
   manifest = manifestPage({ version: '9.9.9', date: '2026-12-02', document: CONTAINER_DOCUMENT });
+  config = configPage({ version: '9.9.9', date: '2026-12-02', document: CONFIG_DOCUMENT, path: '/etc/keel/keel.yaml' });
 });
 
 after(async () => rm(dir, { recursive: true, force: true }));
@@ -80,5 +83,12 @@ describe('manual pages', () => {
     const missing = keyPaths(CONTAINER_DOCUMENT).filter((k) => !new RegExp(`^ {7}${k.replace(/[[\].]/g, '\\$&')}\\b`, 'm').test(text));
     assert.deepEqual(missing, []);
     assert.ok(text.includes(CONTAINER_DOCUMENT.fields['name']?.description ?? '?'));
+  });
+
+  it('keel.yaml(5) renders without warnings and has every key of keel.yaml, hosts as KEY', async () => {
+    const { text, warnings } = await rendered(config);
+    assert.equal(warnings, '');
+    assert.match(text, /^KEEL\.YAML\(5\)/);
+    for (const key of ['registries', 'registries.KEY.mirrors', 'registries.KEY.insecure', 'authFile']) assert.match(text, new RegExp(`^ {7}${key.replace(/\./g, '\\.')}$`, 'm'), key);
   });
 });
