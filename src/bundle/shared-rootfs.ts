@@ -15,7 +15,7 @@
 // keel only adds empty mount points to it.
 
 import type { StackLayer } from '../layer/index.ts';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/digest.ts';
@@ -31,6 +31,8 @@ export interface SharedRootfsRecord {
   readonly diffIds: readonly Digest[];
   readonly entries: number;
   readonly bytes: number;
+  /** StackLayer.extraction of each layer it was built from (absent in trees built before it was recorded). */
+  readonly extractions?: readonly string[] | undefined;
 }
 
 export interface SharedRootfs {
@@ -114,10 +116,16 @@ async function buildSharedRootfs(
   root: string, manifest: Digest, diffIds: readonly Digest[], layers: readonly StackLayer[], options: { signal?: AbortSignal | undefined },
 ): Promise<SharedRootfs> {
   const home = sharedRootfsHome(root, manifest);
-  const existing = await readSharedRootfsRecord(root, manifest);
-  if (existing !== undefined) return { dir: path.join(home, 'rootfs'), record: existing, created: false };
-
   const base = sharedRootfsBase(root);
+  const extractions = layers.map((l) => l.extraction ?? '');
+  const existing = await readSharedRootfsRecord(root, manifest);
+  if (existing !== undefined) {
+    if (builtFrom(existing, extractions)) return { dir: path.join(home, 'rootfs'), record: existing, created: false };
+    // A layer was set aside as damaged and extracted again: the tree's hard links are the damaged
+    // inodes. Retire it (one rename; containers running on it keep it) and build a new one.
+    await retireSharedRootfs(root, manifest);
+  }
+
   const parent = path.dirname(home);
   try {
     await fs.mkdir(parent, { recursive: true, mode: 0o700 });
@@ -129,7 +137,10 @@ async function buildSharedRootfs(
   try {
     await fs.mkdir(staging, { mode: 0o700 });
     const stats = await stackLayers(layers, path.join(staging, 'rootfs'), { mode: 'hardlink', signal: options.signal });
-    const record: SharedRootfsRecord = { format: BUNDLE_FORMAT, manifest, diffIds: [...diffIds], entries: stats.entries, bytes: stats.bytes };
+    const record: SharedRootfsRecord = {
+      format: BUNDLE_FORMAT, manifest, diffIds: [...diffIds], entries: stats.entries, bytes: stats.bytes,
+      ...(extractions.some((e) => e !== '') ? { extractions } : {}),
+    };
     await fs.writeFile(path.join(staging, ROOTFS_RECORD), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     // The tree is metadata only (links, directories): one syncfs makes it durable before it counts.
     await syncFilesystem(staging);
@@ -155,6 +166,62 @@ async function buildSharedRootfs(
     await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
     throw err instanceof KeelError ? err : fsError(`building the shared rootfs of ${manifest}`, err);
   }
+}
+
+/** Whether a tree was built from these extractions of its layers (unknown on either side counts as the same). */
+function builtFrom(record: SharedRootfsRecord, extractions: readonly string[]): boolean {
+  if (record.extractions === undefined || record.extractions.length !== extractions.length) return true;
+  return record.extractions.every((e, i) => e === '' || extractions[i] === '' || e === extractions[i]);
+}
+
+const RETIRED = /^\.retired-([0-9a-f]{8})-/;
+
+/** The first 8 hex digits of this boot's id ('00000000' if unknown). */
+function boot8(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').replace(/[^0-9a-f]/g, '').slice(0, 8).padEnd(8, '0');
+  } catch {
+    return '00000000';
+  }
+}
+
+/**
+ * Moves an image's tree aside as `.retired-<boot8>-<hex>-<rand>` in one rename:
+ * a container started from it keeps running on it (its mount holds the
+ * directory), while new renders build a fresh tree at the same path. Retired
+ * trees are removed by the first `keel prune` after a reboot, when nothing can
+ * run on them any more.
+ */
+async function retireSharedRootfs(root: string, manifest: Digest): Promise<void> {
+  const home = sharedRootfsHome(root, manifest);
+  const retired = path.join(sharedRootfsBase(root), `.retired-${boot8()}-${digestHex(parseDigest(manifest))}-${Math.random().toString(36).slice(2, 10)}`);
+  try {
+    await fs.rename(home, retired);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw fsError(`retiring the shared rootfs ${home}`, err);
+  }
+}
+
+/** Removes retired trees of earlier boots (see retireSharedRootfs); returns how many. */
+export async function removeRetiredRootfs(root: string): Promise<number> {
+  const base = sharedRootfsBase(root);
+  let names: string[];
+  try {
+    names = await fs.readdir(base);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return 0;
+    throw fsError(`listing ${base}`, err);
+  }
+  const boot = boot8();
+  let removed = 0;
+  for (const n of names) {
+    const m = RETIRED.exec(n);
+    if (m === null || m[1] === boot) continue;
+    await fs.rm(path.join(base, n), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /** Removes one image's tree (record first, so it never looks complete half-deleted). */

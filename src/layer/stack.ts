@@ -35,6 +35,12 @@ export interface StackLayer {
   readonly dir: string;
   /** From LayerStats.implicitDirs; '' is the layer's root. Absent: every directory is an entry. */
   readonly implicitDirs?: readonly string[] | undefined;
+  /**
+   * Which extraction of the layer `dir` holds (the store record's commit
+   * time): a tree of hard links built from one extraction is not reused once
+   * the layer was set aside as damaged and extracted again.
+   */
+  readonly extraction?: string | undefined;
 }
 
 interface WalkItem {

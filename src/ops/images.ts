@@ -71,7 +71,8 @@ async function missingLayer(store: Store, image: StoredImage): Promise<ImageSumm
     if (!(await store.hasBlob(layer.digest))) return { code: 'E_STORE_CORRUPT', message: `layer blob ${layer.digest} is not in the store`, hint };
     const diffId = image.config.rootfs.diff_ids[i];
     if (diffId !== undefined && !(await store.hasLayer(diffId))) {
-      return { code: 'E_STORE_CORRUPT', message: `layer ${diffId} is not extracted in the store`, hint };
+      const why = (await store.layerDamaged(diffId)) ? 'was found changed since extraction and set aside (keel check)' : 'is not extracted in the store';
+      return { code: 'E_STORE_CORRUPT', message: `layer ${diffId} ${why}`, hint };
     }
   }
   return undefined;

@@ -23,7 +23,11 @@ export async function pruneStore(store: Store): Promise<PruneResult> {
   });
 }
 
-/** Verifies the store under its shared lock; stops (rejecting with the abort reason) when `signal` fires. */
+/**
+ * Verifies the store under its shared lock, setting aside each extracted layer
+ * found changed (so nothing new is built from it; `keel pull` re-extracts it);
+ * stops (rejecting with the abort reason) when `signal` fires.
+ */
 export async function checkStore(store: Store, signal?: AbortSignal): Promise<StoreProblem[]> {
-  return store.withSharedLock(() => store.check(signal));
+  return store.withSharedLock(() => store.check({ signal, quarantine: true }));
 }

@@ -62,18 +62,25 @@ export function diffIds(image: StoredImage): readonly Digest[] {
 
 /**
  * The image's extracted layers, bottom first, as stackLayers wants them.
- * A layer that is not (completely) extracted is E_STORE_CORRUPT: pull repairs it.
+ * A layer that is not (completely) extracted, or that keel check set aside as
+ * damaged, is E_STORE_CORRUPT: pull repairs it.
  */
 export async function stackableLayers(store: Store, image: StoredImage): Promise<StackLayer[]> {
   const layers: StackLayer[] = [];
   for (const diffId of image.config.rootfs.diff_ids) {
     const record = (await store.hasLayer(diffId)) ? await store.layerRecord(diffId) : undefined;
     if (!record) {
+      if (await store.layerDamaged(diffId)) {
+        throw new KeelError('E_STORE_CORRUPT', `layer ${diffId} of ${image.name} was found changed since extraction (keel check) and set aside`, {
+          detail: { diffId, image: image.name },
+          hint: `run keel pull ${image.name} to extract it again from its verified blob`,
+        });
+      }
       throw new KeelError('E_STORE_CORRUPT', `layer ${diffId} of ${image.name} is not extracted in the store`, {
         hint: `run keel pull ${image.name} to restore it`,
       });
     }
-    layers.push({ dir: store.layerPath(diffId), implicitDirs: record.implicitDirs });
+    layers.push({ dir: store.layerPath(diffId), implicitDirs: record.implicitDirs, extraction: record.committed });
   }
   return layers;
 }

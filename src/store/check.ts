@@ -2,7 +2,9 @@
 //   blobs:   each file re-hashed against its name (blob-corrupt), odd names (blob-stray)
 //   layers:  each directory needs a valid record (layer-no-record, layer-record-invalid)
 //            and its fingerprintTree must equal the record's treeDigest (layer-corrupt);
-//            records without a directory (layer-record-orphan); other files (layer-stray)
+//            records without a directory (layer-record-orphan); other files (layer-stray);
+//            with `quarantine` (keel check), a changed layer is set aside at once
+//            (Store.quarantineLayer) and its mark is reported later as layer-damaged
 //   refs:    index.json parses (index-corrupt); each ref's manifest, child manifests,
 //            config and layer blobs are present and valid (blob-missing, manifest-invalid,
 //            config-invalid); each config diff_id is extracted (layer-missing)
@@ -19,10 +21,22 @@ import type { Layout } from './layout.ts';
 import { readLayerRecord } from './layer-record.ts';
 import type { StoreProblem } from './problem.ts';
 import { collectReachable, type BlobReader } from './reachable.ts';
-import { hashFile, scanTree } from './scan.ts';
+import { DAMAGED_SUFFIX, hashFile, scanTree } from './scan.ts';
 
 interface CheckTarget extends BlobReader {
   listRefs(): Promise<Array<{ name: string; descriptor: import('../oci/types.ts').Descriptor }>>;
+  quarantineLayer(diffId: Digest, committed: string): Promise<boolean>;
+}
+
+export interface CheckOptions {
+  /** Stops between files and chunks, rejecting with the abort reason. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Sets aside each layer found changed (Store.quarantineLayer), so nothing
+   * new is built from it and `keel pull` re-extracts it. Without it, check
+   * changes nothing.
+   */
+  readonly quarantine?: boolean | undefined;
 }
 
 async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
@@ -42,7 +56,8 @@ function notRegular(err: unknown): err is KeelError {
   return isKeelError(err, 'E_STORE_CORRUPT');
 }
 
-export async function checkStore(store: CheckTarget, layout: Layout, signal?: AbortSignal): Promise<StoreProblem[]> {
+export async function checkStore(store: CheckTarget, layout: Layout, options: CheckOptions = {}): Promise<StoreProblem[]> {
+  const { signal } = options;
   const problems: StoreProblem[] = [];
 
   const blobs = await scanTree(layout.blobsRoot);
@@ -63,10 +78,16 @@ export async function checkStore(store: CheckTarget, layout: Layout, signal?: Ab
   }, signal);
 
   const layers = await scanTree(layout.layersRoot);
-  const dirs = new Set(layers.filter((l) => l.isDir && !l.isRecord && l.digest).map((l) => l.digest as Digest));
-  const verify: Array<{ path: string; diffId: Digest; treeDigest: Digest }> = [];
+  const dirs = new Set(layers.filter((l) => l.isDir && !l.isRecord && !l.isDamaged && l.digest).map((l) => l.digest as Digest));
+  const records = new Set(layers.filter((l) => l.isRecord && !l.isDir && l.digest).map((l) => l.digest as Digest));
+  const verify: Array<{ path: string; diffId: Digest; treeDigest: Digest; committed: string }> = [];
   for (const l of layers) {
-    if (l.digest === undefined || (l.isRecord && l.isDir)) {
+    if (l.isDamaged && !l.isDir && l.digest !== undefined) {
+      // a mark beside a committed layer is stale (a crash between the new record and the mark's removal)
+      if (!(dirs.has(l.digest) && records.has(l.digest))) {
+        problems.push({ kind: 'layer-damaged', path: l.path, message: `layer ${l.digest} was found changed and set aside; keel pull of an image that uses it re-extracts it` });
+      }
+    } else if (l.digest === undefined || (l.isRecord && l.isDir) || l.isDamaged) {
       problems.push({ kind: 'layer-stray', path: l.path, message: `${l.path} is not a layer or layer record keel could have written` });
     } else if (l.isRecord) {
       if (!dirs.has(l.digest)) problems.push({ kind: 'layer-record-orphan', path: l.path, message: `layer record ${l.digest} has no directory` });
@@ -81,7 +102,7 @@ export async function checkStore(store: CheckTarget, layout: Layout, signal?: Ab
       } else if (r.record.diffId !== l.digest) {
         problems.push({ kind: 'layer-record-invalid', path: `${l.path}.json`, message: `layer record ${l.digest} names diff_id ${r.record.diffId}` });
       } else {
-        verify.push({ path: l.path, diffId: l.digest, treeDigest: r.record.treeDigest });
+        verify.push({ path: l.path, diffId: l.digest, treeDigest: r.record.treeDigest, committed: r.record.committed });
       }
     }
   }
@@ -92,11 +113,17 @@ export async function checkStore(store: CheckTarget, layout: Layout, signal?: Ab
       found = await fingerprintTree(v.path, signal);
     } catch (err) {
       if (!notRegular(err)) throw err; // a file swapped for a FIFO or symlink since the walk saw it
-      problems.push({ kind: 'layer-corrupt', path: v.path, message: `layer ${v.diffId} has changed since extraction: ${err.message}` });
+      let message = `layer ${v.diffId} has changed since extraction: ${err.message}`;
+      if (options.quarantine && (await store.quarantineLayer(v.diffId, v.committed))) message += `; set aside: keel pull of an image that uses it re-extracts it`;
+      problems.push({ kind: 'layer-corrupt', path: v.path, message });
       continue;
     }
     if (found !== v.treeDigest) {
-      problems.push({ kind: 'layer-corrupt', path: v.path, message: `layer ${v.diffId} has changed since extraction (tree ${found}, recorded ${v.treeDigest})` });
+      let message = `layer ${v.diffId} has changed since extraction (tree ${found}, recorded ${v.treeDigest})`;
+      if (options.quarantine && (await store.quarantineLayer(v.diffId, v.committed))) {
+        message += `; set aside (${v.path}${DAMAGED_SUFFIX}), so nothing new is built from it: keel pull of an image that uses it re-extracts it`;
+      }
+      problems.push({ kind: 'layer-corrupt', path: v.path, message });
     }
   }
 

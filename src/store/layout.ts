@@ -5,6 +5,7 @@
 //   blobs/<alg>/<hex>               content-addressed blobs
 //   layers/<alg>/<hex>/             extracted layer trees, keyed by diff_id
 //   layers/<alg>/<hex>.json         completion record, written last
+//   layers/<alg>/<hex>.damaged      a layer check found changed: its record, renamed (the tree is gone)
 //   tmp/                            staging; names start with the owner token
 //   locks/                          see lock.ts
 //
@@ -53,6 +54,10 @@ export class Layout {
   }
   layerRecord(diffId: Digest): string {
     return `${this.layer(diffId)}.json`;
+  }
+  /** The mark of a layer `check` found changed and set aside (the old record, renamed). */
+  layerDamaged(diffId: Digest): string {
+    return `${this.layer(diffId)}.damaged`;
   }
   tmpPath(kind: string): string {
     return join(this.tmp, uniqueName(kind));

@@ -4,7 +4,7 @@ export interface StoreProblem {
   /**
    * blob-corrupt | blob-stray | blob-missing | blob-unreadable | manifest-invalid |
    * config-invalid | index-corrupt | layer-missing | layer-corrupt | layer-no-record |
-   * layer-record-invalid | layer-record-orphan | layer-stray
+   * layer-record-invalid | layer-record-orphan | layer-stray | layer-damaged
    */
   readonly kind: string;
   /** The file or directory concerned. */

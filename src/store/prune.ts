@@ -72,12 +72,14 @@ export async function pruneStore(
   }
   for (const l of items) {
     if (l.isRecord && !l.isDir && l.digest !== undefined) continue;
-    if (l.digest !== undefined && l.isDir && !l.isRecord && keep.has(l.digest) && recorded.has(l.digest)) continue;
+    if (l.digest !== undefined && l.isDir && !l.isRecord && !l.isDamaged && keep.has(l.digest) && recorded.has(l.digest)) continue;
+    // The damaged mark of a layer still needed stays until pull re-extracts it (render names the repair).
+    if (l.digest !== undefined && l.isDamaged && !l.isDir && keep.has(l.digest) && !recorded.has(l.digest)) continue;
     bytes += await remove(l.path);
     if (l.isDir) layers++;
   }
   // Records whose directory is gone.
-  const dirs = new Set(items.filter((l) => l.isDir && !l.isRecord && l.digest).map((l) => l.digest as string));
+  const dirs = new Set(items.filter((l) => l.isDir && !l.isRecord && !l.isDamaged && l.digest).map((l) => l.digest as string));
   for (const l of items) {
     if (l.isRecord && !l.isDir && l.digest !== undefined && keep.has(l.digest) && !dirs.has(l.digest)) {
       await rm(l.path, { force: true });

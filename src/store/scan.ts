@@ -15,6 +15,8 @@ export interface ScanItem {
   readonly isDir: boolean;
   /** For layers/: the entry is a `<hex>.json` record. */
   readonly isRecord: boolean;
+  /** For layers/: the entry is a `<hex>.damaged` mark (a layer check set aside; see Store.quarantineLayer). */
+  readonly isDamaged: boolean;
 }
 
 async function list(dir: string): Promise<string[]> {
@@ -25,6 +27,8 @@ async function list(dir: string): Promise<string[]> {
     throw fsError(`listing ${dir}`, err);
   }
 }
+
+export const DAMAGED_SUFFIX = '.damaged';
 
 /** Every entry of `<top>/<alg>/`. */
 export async function scanTree(top: string): Promise<ScanItem[]> {
@@ -37,9 +41,10 @@ export async function scanTree(top: string): Promise<ScanItem[]> {
         throw fsError(`looking at ${path}`, err);
       });
       const isRecord = name.endsWith('.json');
-      const hex = isRecord ? name.slice(0, -5) : name;
+      const isDamaged = name.endsWith(DAMAGED_SUFFIX);
+      const hex = isRecord ? name.slice(0, -5) : isDamaged ? name.slice(0, -DAMAGED_SUFFIX.length) : name;
       const candidate = `${alg}:${hex}`;
-      out.push({ path, digest: isDigest(candidate) ? (candidate as Digest) : undefined, isDir: st.isDirectory(), isRecord });
+      out.push({ path, digest: isDigest(candidate) ? (candidate as Digest) : undefined, isDir: st.isDirectory(), isRecord, isDamaged });
     }
   }
   return out;

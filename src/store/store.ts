@@ -15,7 +15,7 @@ import { KeelError, errnoCode, fsError } from '../errors.ts';
 import { digestAlgorithm, digestHex, digestOf, parseDigest, type Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { streamBlobIntoStore } from './blob-write.ts';
-import { checkStore } from './check.ts';
+import { checkStore, type CheckOptions } from './check.ts';
 import { fingerprintTree } from './fingerprint.ts';
 import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
 import { syncFilesystem } from '../util/durable.ts';
@@ -263,6 +263,40 @@ export class Store {
     return (await isFile(this.#layout.layerRecord(diffId))) && (await isDir(this.layerPath(diffId)));
   }
 
+  /** Whether `check` found the layer changed and set it aside (and no extraction has replaced it since). */
+  async layerDamaged(diffId: Digest): Promise<boolean> {
+    return (await isFile(this.#layout.layerDamaged(diffId))) && !(await this.hasLayer(diffId));
+  }
+
+  /**
+   * Sets aside a committed layer that `check` found changed, so nothing new is
+   * built from it: under the layer's lock, and only if its record is still the
+   * one that was verified (`committed`; a layer re-extracted meanwhile is left
+   * alone), the record is renamed to `<hex>.damaged` (one rename: from then on
+   * the layer is absent, and marked damaged), then the tree is moved into tmp/
+   * and removed. Trees already built from it (hard links) keep their inodes.
+   * `keel pull` of an image that uses it re-extracts it; commit drops the mark.
+   * Returns whether it set the layer aside.
+   */
+  async quarantineLayer(diffId: Digest, committed: string): Promise<boolean> {
+    const id = parseDigest(diffId);
+    return this.#locks.withLock(lockNameOf('layer', id), async () => {
+      const record = await this.layerRecord(id);
+      if (record === undefined || record.committed !== committed) return false;
+      const recordPath = this.#layout.layerRecord(id);
+      try {
+        await rename(recordPath, this.#layout.layerDamaged(id));
+        await fsyncDir(dirname(recordPath));
+        const trash = this.#layout.tmpPath('damaged-layer');
+        await rename(this.layerPath(id), trash);
+        await rm(trash, { recursive: true, force: true });
+      } catch (err) {
+        throw fsError(`setting aside damaged layer ${id}`, err);
+      }
+      return true;
+    });
+  }
+
   /** The completion record of a committed layer, or undefined. */
   async layerRecord(diffId: Digest): Promise<LayerRecord | undefined> {
     const r = await readLayerRecord(this.#layout.layerRecord(diffId));
@@ -311,6 +345,8 @@ export class Store {
           ...(record.implicitDirs && record.implicitDirs.length > 0 ? { implicitDirs: [...record.implicitDirs] } : {}),
         };
         await writeFileAtomic(recordPath, `${JSON.stringify(full, null, 2)}\n`, { tmpDir: this.#layout.tmp });
+        // A re-extraction repairs a layer check set aside: the mark goes once the record is durable.
+        await rm(this.#layout.layerDamaged(id), { force: true }).catch(() => {});
       });
     };
     const abort = async (): Promise<void> => {
@@ -388,10 +424,12 @@ export class Store {
 
   /**
    * Verifies the whole store (see docs/store.md); an empty list means healthy.
-   * Takes no lock. Rejects with `signal`'s reason once it is aborted.
+   * Takes no lock of its own. Rejects with `signal`'s reason once it is
+   * aborted. Changes nothing, unless `quarantine`: then each layer found
+   * changed is set aside (quarantineLayer) under its layer lock.
    */
-  check(signal?: AbortSignal): Promise<StoreProblem[]> {
-    return checkStore(this, this.#layout, signal);
+  check(options: CheckOptions = {}): Promise<StoreProblem[]> {
+    return checkStore(this, this.#layout, options);
   }
 
   /**

@@ -6,16 +6,18 @@
 
 import assert from 'node:assert/strict';
 import { execFile as execFileCb, spawn } from 'node:child_process';
-import { readdir, rm, symlink } from 'node:fs/promises';
+import { readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { writeOciLayout, type WrittenImage } from '../../helpers/oci-layout.ts';
+import { writeOciLayout, type TarEntry, type WrittenImage } from '../../helpers/oci-layout.ts';
 import { readFileSync } from 'node:fs';
 import { KEEL_BIN, PROJECT_NODE, runKeel, tempDir, type TempDir } from '../../helpers/run.ts';
 
 const execFile = promisify(execFileCb);
+
+const ONE_LAYERS: TarEntry[][] = [[{ name: 'etc/', type: 'directory' }, { name: 'etc/one', content: 'one\n' }], [{ name: 'two', content: 'two\n' }]];
 
 let work: TempDir;
 let layout: string;
@@ -25,7 +27,7 @@ before(async () => {
   work = await tempDir('keel-store-repair-');
   layout = join(work.path, 'layout');
   images = await writeOciLayout(layout, [
-    { name: 'example.com/one:1', layers: [[{ name: 'etc/', type: 'directory' }, { name: 'etc/one', content: 'one\n' }], [{ name: 'two', content: 'two\n' }]] },
+    { name: 'example.com/one:1', layers: ONE_LAYERS },
     { name: 'example.com/other:1', layers: [[{ name: 'other', content: 'other\n' }]] },
   ]);
 });
@@ -148,5 +150,65 @@ describe('keel images with one broken image', () => {
     assert.match(r.stdout, /^example\.com\/one:1 +\S+ +linux\/amd64 +2 +/m);
     assert.match(r.stdout, /^example\.com\/other:1 /m);
     assert.match(r.stderr, new RegExp(`image example\\.com/one:1 is broken: layer blob ${one.layers[1]} is not in the store`));
+  });
+});
+
+describe('a layer changed after extraction', () => {
+  async function tamperedStore(label: string): Promise<{ store: string; layerDir: string }> {
+    const store = await pulledStore(label);
+    const [one] = images as [WrittenImage];
+    const layerDir = join(store, 'layers', 'sha256', (one.diffIds[1] as string).slice(7));
+    await writeFile(join(layerDir, 'two'), 'tampered\n');
+    return { store, layerDir };
+  }
+
+  test('check sets it aside, unpack refuses it naming the repair, and pull re-extracts it', async () => {
+    const { store, layerDir } = await tamperedStore('tampered');
+    const checked = await runKeel(['--root', store, 'check']);
+    assert.equal(checked.code, 65, checked.stderr);
+    assert.match(checked.stdout, new RegExp(`layer-corrupt: ${layerDir}: .*set aside`));
+    // the tree is gone, its record became the damaged mark: nothing new is built from it
+    const names = await readdir(join(store, 'layers', 'sha256'));
+    const hex = layerDir.split('/').pop() as string;
+    assert.ok(!names.includes(hex) && !names.includes(`${hex}.json`) && names.includes(`${hex}.damaged`), names.join(' '));
+
+    const refused = await runKeel(['--root', store, 'unpack', 'example.com/one:1', join(work.path, 'refused')]);
+    assert.equal(refused.code, 65, refused.stderr);
+    assert.match(refused.stderr, /was found changed since extraction \(keel check\) and set aside \[E_STORE_CORRUPT\]/);
+    assert.match(refused.stderr, /hint: run keel pull example\.com\/one:1/);
+    const listed = await runKeel(['--root', store, 'images']);
+    assert.equal(listed.code, 65);
+    assert.match(listed.stderr, /example\.com\/one:1 is broken: layer .* set aside/);
+
+    const pulled = await runKeel(['--root', store, 'pull', `oci:${layout}:example.com/one:1`]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.doesNotMatch(pulled.stderr, /2 cached/, 'the set-aside layer is not counted as cached');
+    const bundle = join(work.path, 'repaired');
+    const unpacked = await runKeel(['--root', store, 'unpack', 'example.com/one:1', bundle]);
+    assert.equal(unpacked.code, 0, unpacked.stderr);
+    assert.equal(await readFile(join(bundle, 'rootfs', 'two'), 'utf8'), 'two\n');
+    const again = await runKeel(['--root', store, 'check']);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.ok(!(await readdir(join(store, 'layers', 'sha256'))).includes(`${hex}.damaged`), 'the mark is gone once re-extracted');
+  });
+
+  test('rmi + prune + pull repairs it too, even when another name keeps the layer', async () => {
+    const { store } = await tamperedStore('tampered-rmi');
+    // the same image under a second name: prune keeps its layers
+    const again = join(work.path, 'layout-again');
+    await writeOciLayout(again, [{ name: 'example.com/one-again:1', layers: ONE_LAYERS }]);
+    assert.equal((await runKeel(['--root', store, 'pull', '-q', `oci:${again}:example.com/one-again:1`])).code, 0);
+    assert.equal((await runKeel(['--root', store, 'check'])).code, 65);
+    for (const args of [['rmi', 'example.com/one:1'], ['prune'], ['pull', '-q', `oci:${layout}:example.com/one:1`]]) {
+      const r = await runKeel(['--root', store, ...args]);
+      assert.equal(r.code, 0, `${args[0]}: ${r.stderr}`);
+    }
+    const checked = await runKeel(['--root', store, 'check']);
+    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    const bundle = join(work.path, 'repaired-rmi');
+    assert.equal((await runKeel(['--root', store, 'unpack', 'example.com/one-again:1', `${bundle}-again`])).code, 0);
+    assert.equal(await readFile(join(`${bundle}-again`, 'rootfs', 'two'), 'utf8'), 'two\n');
+    assert.equal((await runKeel(['--root', store, 'unpack', 'example.com/one:1', bundle])).code, 0);
+    assert.equal(await readFile(join(bundle, 'rootfs', 'two'), 'utf8'), 'two\n');
   });
 });

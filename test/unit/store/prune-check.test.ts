@@ -76,7 +76,7 @@ describe('store check', () => {
     const controller = new AbortController();
     const reason = new Error('stop');
     controller.abort(reason);
-    await assert.rejects(store.check(controller.signal), (err) => err === reason);
+    await assert.rejects(store.check({ signal: controller.signal }), (err) => err === reason);
   });
 
   it('finds a damaged index.json', async () => {
