@@ -11,8 +11,11 @@ export const check: Command = {
   description: `Re-hashes every blob against its digest and every extracted layer against the
 fingerprint recorded when it was extracted, and checks that every image name reaches
 a complete image. Exits 0 only when the store is consistent; otherwise names each
-problem and exits ${Exit.DATAERR} (E_STORE_CORRUPT). 'keel pull' of the affected image repairs it.
-Reads only: a --root that holds no store is E_STORE_NOT_FOUND (${Exit.NOINPUT}), and nothing is created.`,
+problem and exits ${Exit.DATAERR} (E_STORE_CORRUPT). An extracted layer found changed is set
+aside at once, so nothing new is built from it; 'keel pull' of an image that uses it extracts
+it again. 'keel pull' of the affected image repairs a missing blob or layer the same way.
+Otherwise it only reads: a --root that holds no store is E_STORE_NOT_FOUND (${Exit.NOINPUT}),
+and nothing is created. SIGINT/SIGTERM stop it (E_INTERRUPTED).`,
   options: { json: { type: 'boolean', help: 'print the problems as JSON' } },
   minArgs: 0,
   maxArgs: 0,

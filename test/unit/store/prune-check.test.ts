@@ -45,6 +45,33 @@ describe('store check', () => {
     assert.equal(problems[0]?.path, store.layerPath(img.diffId));
   });
 
+  it('with quarantine, sets a changed layer aside (record -> .damaged, tree gone); a new commit repairs it and drops the mark', async () => {
+    const img = await putTinyImage(store, 'img:1');
+    const committed = (await store.layerRecord(img.diffId))?.committed as string;
+    await writeFile(join(store.layerPath(img.diffId), 'hello.txt'), 'tampered\n');
+    assert.deepEqual(kinds(await store.check()), ['layer-corrupt'], 'without quarantine nothing changes');
+    assert.equal(await store.hasLayer(img.diffId), true);
+    const problems = await store.check({ quarantine: true });
+    assert.deepEqual(kinds(problems), ['layer-corrupt', 'layer-missing'], 'set aside at once, so the image now lacks it');
+    assert.match(problems.find((p) => p.kind === 'layer-corrupt')?.message ?? '', /set aside/);
+    assert.equal(await store.hasLayer(img.diffId), false);
+    assert.equal(await store.layerDamaged(img.diffId), true);
+    assert.deepEqual(kinds(await store.check()), ['layer-damaged', 'layer-missing']);
+    // a stale verification does not set aside a layer committed since
+    assert.equal(await store.quarantineLayer(img.diffId, committed), false);
+
+    const staging = await store.stageLayer();
+    for (const [path, content] of Object.entries(img.files)) {
+      await mkdir(join(staging.dir, path, '..'), { recursive: true });
+      await writeFile(join(staging.dir, path), content);
+    }
+    await staging.commit(img.diffId, { digest: img.layer.digest, mediaType: img.layer.mediaType, entries: 2, size: 0 });
+    assert.equal(await store.hasLayer(img.diffId), true);
+    assert.equal(await store.layerDamaged(img.diffId), false);
+    assert.deepEqual(await readdir(join(store.root, 'layers', 'sha256')).then((n) => n.filter((x) => x.endsWith('.damaged'))), []);
+    assert.deepEqual(await store.check(), []);
+  });
+
   it('finds a missing blob', async () => {
     const img = await putTinyImage(store, 'img:1');
     await rm(store.blobPath(img.config.digest));
