@@ -28,6 +28,8 @@ export class PullProgress implements PullObserver {
   #layers = new Map<Digest, LayerState>();
   #drawnLines = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Layer warnings held back while the live block is drawn (printed under it at the end). */
+  readonly #warnings: string[] = [];
 
   constructor(out: NodeJS.WriteStream) {
     this.#out = out;
@@ -58,6 +60,12 @@ export class PullProgress implements PullObserver {
     }
   }
 
+  /** A layer's extraction warning: at once without a terminal, under the live block when it ends. */
+  layerWarning(_digest: Digest, message: string): void {
+    if (this.#tty && this.#timer !== undefined) this.#warnings.push(message);
+    else this.#out.write(`keel: warning: ${message}\n`);
+  }
+
   /** Final line; call once the pull succeeded. */
   finish(digest: Digest): void {
     this.#stop();
@@ -78,6 +86,7 @@ export class PullProgress implements PullObserver {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     if (this.#tty) this.#draw();
+    for (const w of this.#warnings.splice(0)) this.#out.write(`keel: warning: ${w}\n`);
   }
 
   #draw(): void {

@@ -76,7 +76,9 @@ class LayerWriter {
   readonly devices: string[] = [];
   deviceCount = 0;
   xattrEntries = 0;
+  xattrExample: string | undefined;
   capabilityEntries = 0;
+  capabilityExample: string | undefined;
 
   constructor(root: string, limits: LayerLimits) {
     this.root = root;
@@ -104,11 +106,14 @@ class LayerWriter {
       this.explicitDirs.add('');
       return;
     }
-    for (const key of entry.pax.keys()) {
-      if (key.startsWith('SCHILY.xattr.') || key.startsWith('LIBARCHIVE.xattr.')) {
-        this.xattrEntries += 1;
-        if (key.endsWith('.security.capability')) this.capabilityEntries += 1;
-        break;
+    // Counted per entry (not per attribute); any key may be the capability, not only the first.
+    const xattrKeys = [...entry.pax.keys()].filter((key) => key.startsWith('SCHILY.xattr.') || key.startsWith('LIBARCHIVE.xattr.'));
+    if (xattrKeys.length > 0) {
+      this.xattrEntries += 1;
+      this.xattrExample ??= `/${comps.join('/')}`;
+      if (xattrKeys.some((key) => key.endsWith('.security.capability'))) {
+        this.capabilityEntries += 1;
+        this.capabilityExample ??= `/${comps.join('/')}`;
       }
     }
     for (const part of comps.slice(0, -1)) {
@@ -201,15 +206,16 @@ class LayerWriter {
     return target;
   }
 
+  /** What was skipped, one line per kind, each with its count and one example path (docs/layers.md). */
   warnings(): string[] {
     const out: string[] = [];
     if (this.deviceCount > 0) {
-      out.push(`skipped ${this.deviceCount} device node(s) (the runtime provides /dev): ${this.devices.join(', ')}${this.deviceCount > this.devices.length ? ', ...' : ''}`);
+      out.push(`skipped ${this.deviceCount} device node${this.deviceCount === 1 ? '' : 's'} (the runtime provides /dev), e.g. /${this.devices[0] ?? ''}`);
     }
     if (this.xattrEntries > 0) {
       out.push(
-        `ignored extended attributes on ${this.xattrEntries} entr${this.xattrEntries === 1 ? 'y' : 'ies'}` +
-          (this.capabilityEntries > 0 ? ` (file capabilities dropped on ${this.capabilityEntries})` : ''),
+        `ignored extended attributes on ${this.xattrEntries} entr${this.xattrEntries === 1 ? 'y' : 'ies'}, e.g. ${this.xattrExample ?? '?'}` +
+          (this.capabilityEntries > 0 ? ` (file capabilities dropped on ${this.capabilityEntries}, e.g. ${this.capabilityExample ?? '?'})` : ''),
       );
     }
     return out;

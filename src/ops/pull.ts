@@ -34,6 +34,13 @@ export interface PullObserver {
   resolved?(image: { name: string; digest: Digest; layers: readonly LayerPlan[] }): void;
   layerProgress?(digest: Digest, bytes: number): void;
   layerDone?(digest: Digest): void;
+  /**
+   * What extracting a layer skipped (device nodes, extended attributes, file
+   * capabilities), one line per layer with counts and an example path. Without
+   * this callback the line goes to stderr as `keel: warning: ...`, so a pull
+   * run by a unit (at boot, say) puts it in the journal.
+   */
+  layerWarning?(digest: Digest, message: string): void;
 }
 
 export interface PullOptions {
@@ -151,7 +158,7 @@ async function pullFrom(store: Store, source: ImageSource, name: string, options
     concurrency,
     async (layer, i, signal) => {
       const plan = plans[i] as LayerPlan;
-      if (!plan.cached) await ensureLayer(store, source, layer, plan.diffId, signal, options.observer);
+      if (!plan.cached) await ensureLayer(store, source, layer, plan.diffId, signal, options.observer, name);
       options.observer?.layerDone?.(layer.digest);
     },
     options.signal,
@@ -196,6 +203,11 @@ async function fetchSmallBlob(store: Store, source: ImageSource, descriptor: Des
   });
 }
 
+function warnLayer(observer: PullObserver | undefined, digest: Digest, message: string): void {
+  if (observer?.layerWarning) observer.layerWarning(digest, message);
+  else process.stderr.write(`keel: warning: ${message}\n`);
+}
+
 /**
  * Makes both the layer's blob and its extracted tree present. Holds the
  * store's per-blob lock so two keel processes never fetch the same layer at
@@ -208,6 +220,7 @@ async function ensureLayer(
   diffId: Digest,
   signal: AbortSignal,
   observer: PullObserver | undefined,
+  name: string,
 ): Promise<void> {
   await store.withBlobLock(layer.digest, async () => {
     const haveBlob = await store.hasBlob(layer.digest);
@@ -255,6 +268,8 @@ async function ensureLayer(
         size: stats.uncompressedBytes,
         implicitDirs: stats.implicitDirs,
       });
+      // Once per extracted layer (a cached layer was reported when it was extracted).
+      if (stats.warnings.length > 0) warnLayer(observer, layer.digest, `${name}: layer ${layer.digest}: ${stats.warnings.join('; ')}`);
     } catch (err) {
       await staging.abort();
       throw err;

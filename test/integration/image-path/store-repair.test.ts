@@ -212,3 +212,37 @@ describe('a layer changed after extraction', () => {
     assert.equal(await readFile(join(bundle, 'rootfs', 'two'), 'utf8'), 'two\n');
   });
 });
+
+describe('what extraction skips reaches stderr of keel pull', () => {
+  test('device nodes and file capabilities: one warning per layer with counts and an example path, not again when cached', async () => {
+    const dir = join(work.path, 'layout-devices');
+    const [image] = await writeOciLayout(dir, [
+      {
+        name: 'example.com/devices:1',
+        layers: [
+          [
+            { name: 'dev/', type: 'directory' },
+            { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 },
+            { name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 },
+            { name: 'usr/bin/ping', content: '#!/bin/sh\n', mode: 0o755, pax: { 'SCHILY.xattr.user.note': 'x', 'SCHILY.xattr.security.capability': '\u0001\u0000\u0000\u0002' } },
+          ],
+          [{ name: 'plain', content: 'nothing to skip\n' }],
+        ],
+      },
+    ]);
+    const store = join(work.path, 'store-devices');
+    for (const quiet of [[], ['-q']]) {
+      const root = `${store}${quiet.length}`;
+      const r = await runKeel(['--root', root, 'pull', ...quiet, `oci:${dir}:example.com/devices:1`]);
+      assert.equal(r.code, 0, r.stderr);
+      const warnings = r.stderr.split('\n').filter((l) => l.startsWith('keel: warning:'));
+      assert.deepEqual(warnings, [
+        `keel: warning: example.com/devices:1: layer ${image?.layers[0]}: skipped 2 device nodes (the runtime provides /dev), e.g. /dev/null; ` +
+          'ignored extended attributes on 1 entry, e.g. /usr/bin/ping (file capabilities dropped on 1, e.g. /usr/bin/ping)',
+      ]);
+      const again = await runKeel(['--root', root, 'pull', ...quiet, `oci:${dir}:example.com/devices:1`]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.doesNotMatch(again.stderr, /warning/, 'a cached layer is not reported again');
+    }
+  });
+});

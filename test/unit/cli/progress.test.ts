@@ -162,3 +162,19 @@ describe('renderLayerLines and cutToWidth', () => {
     assert.equal(cutToWidth('abcdef', 0), '');
   });
 });
+
+describe('layer warnings on a terminal', () => {
+  test('are held back while the live block is drawn and printed under it at the end (issue 9)', async () => {
+    const term = new FakeTerminal(80, 40);
+    const layers = plans(2);
+    const p = new PullProgress(term as unknown as NodeJS.WriteStream);
+    p.resolved({ name: 'img', digest: digest(99), layers });
+    p.layerWarning(digest(1), 'img: layer x: skipped 1 device node (the runtime provides /dev), e.g. /dev/null');
+    await sleep(110); // a redraw after the warning must not overwrite it
+    p.finish(digest(99));
+    const screen = term.screen();
+    const warning = screen.findIndex((l) => l.startsWith('keel: warning: img: layer x: skipped 1 device node'));
+    assert.ok(warning > 0, screen.join('\n'));
+    assert.ok(screen.findIndex((l) => l.startsWith('img: sha256:')) > warning, 'then the summary line');
+  });
+});
