@@ -6,7 +6,9 @@
 // to tmp/, verified, renamed); a layer counts as present only when its record
 // exists (written last); index.json is only replaced by rename under the
 // `index` lock; nothing is deleted outside the exclusive lock except temp
-// files of dead processes.
+// files of dead processes and a layer check found changed (quarantineLayer,
+// under that layer's lock: its record is renamed away first, so it is never
+// seen present while half-deleted).
 
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
