@@ -186,7 +186,7 @@ stopTimeout: 1500ms
   assert.equal(o.reference.transport, 'oci');
   assert.equal(o.hostFiles, true);
   assert.equal(o.capabilities.length, 41);
-  assert.deepEqual(o.resources, { memoryMaxBytes: undefined, cpuWeight: undefined, tasksMax: undefined, nofile: 65536 });
+  assert.deepEqual(o.resources, { memoryMaxBytes: undefined, cpuWeight: undefined, tasksMax: 'infinity', nofile: 65536 }, 'memoryMax: infinity is no limit (unset); tasksMax: infinity lifts the default');
   assert.deepEqual(o.user, { user: '0', group: undefined });
   assert.equal(o.stopTimeoutSec, 1.5);
 });
