@@ -129,7 +129,7 @@ it('keel --help and the example manifests name paths that exist on the installed
   assert.equal(schemaLine.trim(), '# yaml-language-server: $schema=/usr/share/keel/manifests/schema.json');
 });
 
-it('man keel and man 5 keel-manifest work; bash completes keel from the installed script', async () => {
+it('man keel, man 5 keel-manifest and man 5 keel.yaml work; bash completes keel from the installed script', async () => {
   const page = await ok(sh('MANWIDTH=120 man keel 2>&1 | col -b'), 'man keel');
   assert.match(page, /^KEEL\(1\)/m);
   assert.match(page, /keel apply \[--set VAR=VALUE\]/);
@@ -137,6 +137,8 @@ it('man keel and man 5 keel-manifest work; bash completes keel from the installe
   const manifest = await ok(sh('MANWIDTH=120 man 5 keel-manifest 2>&1 | col -b'), 'man 5 keel-manifest');
   assert.match(manifest, /^KEEL-MANIFEST\(5\)/m);
   assert.match(manifest, /healthCheck/);
+  const config = await ok(sh('MANWIDTH=120 man 5 keel.yaml 2>&1 | col -b'), 'man 5 keel.yaml');
+  assert.match(config, /registries\.KEY\.mirrors/);
   const words = await ok(sh("bash -c 'source /usr/share/bash-completion/completions/keel; COMP_WORDS=(keel sta); COMP_CWORD=1; _keel; echo ${COMPREPLY[@]}'"), 'bash completion');
   assert.equal(words.trim(), 'status');
 });
