@@ -15,6 +15,8 @@ export interface Invocation {
   /** Arguments after a literal `--`. */
   readonly rest: readonly string[];
   readonly signal: AbortSignal;
+  /** The dispatcher's command table and global options (for completion: no command imports the dispatcher). */
+  readonly table: { readonly commands: readonly CommandEntry[]; readonly globalOptions: Readonly<Record<string, OptionSpec>> };
 }
 
 /** A command as the dispatcher knows it before loading it: loading pulls in its dependencies. */

@@ -148,7 +148,7 @@ export async function main(argv: readonly string[], signal: AbortSignal): Promis
     manifests: str(values.manifests, GLOBAL_DEFAULTS.manifests),
     debug: values.debug === true,
   };
-  return command.run({ global, values, positionals, rest, signal });
+  return command.run({ global, values, positionals, rest, signal, table: { commands: COMMANDS, globalOptions: GLOBAL_OPTIONS } });
 }
 
 /** keel's oldest Node.js major version. */

@@ -20,14 +20,13 @@ zsh reads the same script after: autoload bashcompinit && bashcompinit`,
   options: {},
   minArgs: 1,
   maxArgs: 1,
-  async run({ positionals }) {
+  async run({ positionals, table }) {
     const shell = positionals[0] as string;
     if (!(SHELLS as readonly string[]).includes(shell)) {
       throw new KeelError('E_USAGE', `no completion for ${JSON.stringify(shell)}; keel completes in: ${SHELLS.join(', ')}`, { hint: 'keel completion bash' });
     }
-    const { COMMANDS, GLOBAL_OPTIONS } = await import('../main.ts');
-    const commands = await Promise.all(COMMANDS.map((c) => c.load()));
-    process.stdout.write(bashCompletion({ version: VERSION, commands, globalOptions: GLOBAL_OPTIONS, defaultRoot: GLOBAL_DEFAULTS.root }));
+    const commands = await Promise.all(table.commands.map((c) => c.load()));
+    process.stdout.write(bashCompletion({ version: VERSION, commands, globalOptions: table.globalOptions, defaultRoot: GLOBAL_DEFAULTS.root }));
     return 0;
   },
 };
