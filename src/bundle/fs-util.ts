@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errnoCode, fsError } from '../errors.ts';
+import { stagingPath } from '../layout/staging.ts';
 
 export { fsyncDir, syncFilesystem } from '../util/durable.ts';
 
@@ -22,7 +23,7 @@ export async function readIfExists(file: string): Promise<Buffer | undefined> {
 export async function writeIfChanged(file: string, data: string, mode = 0o600): Promise<boolean> {
   const current = await readIfExists(file);
   if (current !== undefined && current.equals(Buffer.from(data))) return false;
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  const tmp = stagingPath(path.dirname(file), path.basename(file));
   try {
     const fh = await fs.open(tmp, 'wx', mode);
     try {

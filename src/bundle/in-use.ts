@@ -10,6 +10,7 @@ import { errnoCode, fsError } from '../errors.ts';
 import { isDigest, type Digest } from '../oci/digest.ts';
 import { readBundleRecord } from './bundle-record.ts';
 import { releaseRootfs } from './overlay.ts';
+import { reclaimStagings, stagingPath } from '../layout/staging.ts';
 import { removeRetiredRootfs, removeSharedRootfs, sharedRootfsBase } from './shared-rootfs.ts';
 import { SLOTS, containerDir, containersRoot } from './slots.ts';
 
@@ -60,7 +61,7 @@ export async function collectInUse(root: string): Promise<InUse> {
 export async function removeContainerBundles(root: string, name: string): Promise<void> {
   const dir = containerDir(root, name);
   for (const slot of SLOTS) await releaseRootfs(path.join(dir, slot));
-  const trash = path.join(containersRoot(root), `.removed-${name}-${process.pid}`);
+  const trash = stagingPath(containersRoot(root), `removed-${name}`);
   try {
     await fs.rename(dir, trash);
   } catch (err) {
@@ -68,6 +69,21 @@ export async function removeContainerBundles(root: string, name: string): Promis
     throw fsError(`removing the bundles of ${name}`, err);
   }
   await fs.rm(trash, { recursive: true, force: true });
+}
+
+/**
+ * Removes the stagings and leftovers whose owner process is gone (a renderer
+ * killed mid-build, a removal cut short) in rootfs/, containers/ and every
+ * container's and slot's directory; returns how many.
+ */
+export async function reclaimBundleStagings(root: string): Promise<number> {
+  let n = (await reclaimStagings(sharedRootfsBase(root))).length + (await reclaimStagings(containersRoot(root))).length;
+  for (const name of await listDir(containersRoot(root))) {
+    if (name.startsWith('.')) continue;
+    n += (await reclaimStagings(path.join(containersRoot(root), name))).length;
+    for (const slot of SLOTS) n += (await reclaimStagings(path.join(containersRoot(root), name, slot))).length;
+  }
+  return n;
 }
 
 /**

@@ -7,7 +7,7 @@
 
 export { renderBundle, canonicalJson, hostInputs, inputsDigestOf, plannedInputsDigest, specInputs, mountPointsOf, type RenderImage, type RenderOptions, type RenderResult } from './render-bundle.ts';
 export { activeBundle, activeSlot, setActiveSlot, slotDir, containerDir, containersRoot, otherSlot, SLOTS, type Slot } from './slots.ts';
-export { collectInUse, removeContainerBundles, pruneUnusedRootfs, type InUse } from './in-use.ts';
+export { collectInUse, reclaimBundleStagings, removeContainerBundles, pruneUnusedRootfs, type InUse } from './in-use.ts';
 export { prepareRootfs, releaseRootfs, isMountPoint, type PrepareResult } from './overlay.ts';
 export { readBundleRecord, BUNDLE_RECORD, FAILED_MARK, markDeploymentFailed, readDeploymentFailure, type BundleRecord, type DeploymentFailure } from './bundle-record.ts';
 export { ensureSharedRootfs, sharedRootfsDir, removeSharedRootfs, type SharedRootfs, type SharedRootfsRecord } from './shared-rootfs.ts';

@@ -6,10 +6,11 @@
 //                                                         lowerdir of writable ones)
 //   <root>/rootfs/sha256/<manifest-hex>/keel-rootfs.json its record
 //
-// Built in <root>/rootfs/.staging-<pid>-<rand>/ (tree and record together) and
-// renamed into place in one rename(2): a tree is either absent or complete,
-// and two processes building the same one race harmlessly (the loser removes
-// its copy). Stagings of dead processes are removed by the next build.
+// Built in a staging of <root>/rootfs/ (layout/staging.ts: named for its
+// owner process; tree and record together) and renamed into place in one
+// rename(2): a tree is either absent or complete, and two processes building
+// the same one race harmlessly (the loser removes its copy). Stagings whose
+// owner is gone are removed by the next build and by keel prune.
 // Invariants: the tree's regular files are the store's inodes, so nothing may
 // ever write through it: containers see it read-only (or under an overlay) and
 // keel only adds empty mount points to it.
@@ -20,10 +21,12 @@ import path from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/digest.ts';
 import { stackLayers } from '../layer/index.ts';
+import { ROOTFS_RECORD, rootPaths } from '../layout/paths.ts';
+import { reclaimStagings, stagingPath } from '../layout/staging.ts';
 import { fsyncDir, readIfExists, syncFilesystem } from './fs-util.ts';
 import { BUNDLE_FORMAT } from './renderer-version.ts';
 
-export const ROOTFS_RECORD = 'keel-rootfs.json';
+export { ROOTFS_RECORD };
 
 export interface SharedRootfsRecord {
   readonly format: number;
@@ -44,45 +47,20 @@ export interface SharedRootfs {
 }
 
 export function sharedRootfsBase(root: string): string {
-  return path.join(path.resolve(root), 'rootfs');
+  return rootPaths(root).rootfsRoot;
 }
 
 /** The directory holding one image's tree and record. */
 export function sharedRootfsHome(root: string, manifest: Digest): string {
-  const d = parseDigest(manifest);
-  return path.join(sharedRootfsBase(root), digestAlgorithm(d), digestHex(d));
+  return rootPaths(root).rootfsHome(manifest);
 }
 
 export function sharedRootfsDir(root: string, manifest: Digest): string {
-  return path.join(sharedRootfsHome(root, manifest), 'rootfs');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-}
-
-/** Removes stagings whose process is gone. */
-async function cleanStagings(base: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.readdir(base);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return;
-    throw fsError(`listing ${base}`, err);
-  }
-  for (const n of names) {
-    const m = /^\.staging-([0-9]+)-/.exec(n);
-    if (m && !alive(Number(m[1]))) await fs.rm(path.join(base, n), { recursive: true, force: true });
-  }
+  return rootPaths(root).rootfsTree(manifest);
 }
 
 export async function readSharedRootfsRecord(root: string, manifest: Digest): Promise<SharedRootfsRecord | undefined> {
-  const bytes = await readIfExists(path.join(sharedRootfsHome(root, manifest), ROOTFS_RECORD));
+  const bytes = await readIfExists(rootPaths(root).rootfsRecord(manifest));
   if (bytes === undefined) return undefined;
   try {
     const r = JSON.parse(bytes.toString('utf8')) as SharedRootfsRecord;
@@ -132,8 +110,8 @@ async function buildSharedRootfs(
   } catch (err) {
     throw fsError(`creating ${parent}`, err);
   }
-  await cleanStagings(base);
-  const staging = path.join(base, `.staging-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  await reclaimStagings(base);
+  const staging = stagingPath(base, 'staging');
   try {
     await fs.mkdir(staging, { mode: 0o700 });
     const stats = await stackLayers(layers, path.join(staging, 'rootfs'), { mode: 'hardlink', signal: options.signal });
@@ -146,7 +124,7 @@ async function buildSharedRootfs(
     await syncFilesystem(staging);
     // A directory left without a record (an interrupted removal) is replaced.
     if ((await fs.lstat(home).catch(() => undefined)) !== undefined && (await readSharedRootfsRecord(root, manifest)) === undefined) {
-      const trash = path.join(base, `.staging-${process.pid}-trash-${Math.random().toString(36).slice(2, 10)}`);
+      const trash = stagingPath(base, 'trash');
       await fs.rename(home, trash).catch(() => undefined);
       await fs.rm(trash, { recursive: true, force: true });
     }
@@ -229,7 +207,7 @@ export async function removeSharedRootfs(root: string, manifest: Digest): Promis
   const home = sharedRootfsHome(root, manifest);
   const base = sharedRootfsBase(root);
   await fs.rm(path.join(home, ROOTFS_RECORD), { force: true });
-  const trash = path.join(base, `.staging-${process.pid}-trash-${Math.random().toString(36).slice(2, 10)}`);
+  const trash = stagingPath(base, 'trash');
   try {
     await fs.rename(home, trash);
   } catch (err) {

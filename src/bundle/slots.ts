@@ -1,4 +1,5 @@
-// Per-container deployment slots under <root>/containers/NAME/:
+// Per-container deployment slots under <root>/containers/NAME/ (paths from
+// layout/paths.ts, temp names from layout/staging.ts):
 //
 //   active -> a            symlink naming the deployed slot, replaced by rename(2)
 //   a/ b/                  bundles: config.json, keel-bundle.json, and for a
@@ -12,30 +13,22 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
-import { NAME } from '../manifest/constants.ts';
+import { ACTIVE_LINK, SLOTS, checkName, rootPaths, type Slot } from '../layout/paths.ts';
+import { stagingPath } from '../layout/staging.ts';
 import { fsyncDir } from './fs-util.ts';
 
-export type Slot = 'a' | 'b';
-export const SLOTS: readonly Slot[] = ['a', 'b'];
-export const ACTIVE_LINK = 'active';
-
-export function checkName(name: string): void {
-  if (!NAME.test(name)) {
-    throw new KeelError('E_USAGE', `${JSON.stringify(name)} is not a container name`, { hint: 'names are lowercase letters, digits and -, starting with a letter' });
-  }
-}
+export { ACTIVE_LINK, SLOTS, checkName, type Slot };
 
 export function containersRoot(root: string): string {
-  return path.join(path.resolve(root), 'containers');
+  return rootPaths(root).containersRoot;
 }
 
 export function containerDir(root: string, name: string): string {
-  checkName(name);
-  return path.join(containersRoot(root), name);
+  return rootPaths(root).container(name);
 }
 
 export function slotDir(root: string, name: string, slot: Slot): string {
-  return path.join(containerDir(root, name), slot);
+  return rootPaths(root).slot(name, slot);
 }
 
 export function otherSlot(slot: Slot): Slot {
@@ -46,13 +39,13 @@ export function otherSlot(slot: Slot): Slot {
 export async function activeSlot(root: string, name: string): Promise<Slot | undefined> {
   let target: string;
   try {
-    target = await fs.readlink(path.join(containerDir(root, name), ACTIVE_LINK));
+    target = await fs.readlink(rootPaths(root).activeLink(name));
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
     throw fsError(`reading the active slot of ${name}`, err);
   }
   if (target !== 'a' && target !== 'b') {
-    throw new KeelError('E_STORE_CORRUPT', `${path.join(containerDir(root, name), ACTIVE_LINK)} points at ${JSON.stringify(target)}, not a slot`, {
+    throw new KeelError('E_STORE_CORRUPT', `${rootPaths(root).activeLink(name)} points at ${JSON.stringify(target)}, not a slot`, {
       hint: `remove the container's bundles (keel remove ${name}) and apply again`,
     });
   }
@@ -68,10 +61,10 @@ export async function activeBundle(root: string, name: string): Promise<string |
 /** Points `active` at `slot` with one rename (a temp symlink first); durable when it returns. */
 export async function setActiveSlot(root: string, name: string, slot: Slot): Promise<void> {
   const dir = containerDir(root, name);
-  const tmp = path.join(dir, `.active-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  const tmp = stagingPath(dir, 'active');
   try {
     await fs.symlink(slot, tmp);
-    await fs.rename(tmp, path.join(dir, ACTIVE_LINK));
+    await fs.rename(tmp, rootPaths(root).activeLink(name));
   } catch (err) {
     await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw fsError(`switching ${name} to slot ${slot}`, err);

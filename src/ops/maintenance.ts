@@ -3,7 +3,7 @@
 // shared rootfs trees no slot points at; it runs under the store's exclusive
 // lock, so no pull, unpack or render sees a half-pruned store.
 
-import { pruneUnusedRootfs } from '../bundle/index.ts';
+import { pruneUnusedRootfs, reclaimBundleStagings } from '../bundle/index.ts';
 import type { Store, StoreProblem } from '../store/index.ts';
 import { collectInUse } from '../bundle/index.ts';
 
@@ -11,15 +11,18 @@ export interface PruneResult {
   readonly blobs: number;
   readonly layers: number;
   readonly rootfs: number;
+  /** Stagings of renderers and removals whose process is gone. */
+  readonly stagings: number;
   readonly bytes: number;
 }
 
 export async function pruneStore(store: Store): Promise<PruneResult> {
   return store.withExclusiveLock(async () => {
+    const stagings = await reclaimBundleStagings(store.root);
     const trees = await pruneUnusedRootfs(store.root);
     const inUse = await collectInUse(store.root);
     const result = await store.prune({ keepLayers: inUse.diffIds, keepImages: inUse.images });
-    return { ...result, rootfs: trees.length };
+    return { ...result, rootfs: trees.length, stagings };
   });
 }
 

@@ -14,6 +14,7 @@ import {
 } from '../bundle/index.ts';
 import { KeelError, errnoCode, fsError, isKeelError } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
+import { rootPaths } from '../layout/paths.ts';
 import type { ContainerSpec } from '../manifest/index.ts';
 import { storeName } from '../oci/reference.ts';
 import { nodeFromSpec, type DependencyNode, type Deployment, type DesiredContainer, type ImageFacts, type ObservedContainer } from '../plan/index.ts';
@@ -48,7 +49,7 @@ export interface ObserveContext {
 
 /** `active` link of a container: ExecStart names it, so a restart runs whatever slot it points at. */
 export function activeLinkPath(root: string, name: string): string {
-  return path.join(containerDir(root, name), 'active');
+  return rootPaths(root).activeLink(name);
 }
 
 /** JSON of a property value (BigInt-safe). */

@@ -8,6 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { KeelError, errnoCode } from '../errors.ts';
+import { rootPaths } from '../layout/paths.ts';
 import { readBundleRecord } from '../bundle/index.ts';
 import { listAppliedRecords, readAppliedRecord, type AppliedRecord } from '../runtime/index.ts';
 import { SystemdClient } from '../systemd/index.ts';
@@ -60,7 +61,7 @@ export interface StatusOptions {
 
 async function renderedNames(root: string): Promise<string[]> {
   try {
-    return (await fs.readdir(path.join(root, 'containers'))).filter((n) => !n.startsWith('.')).sort();
+    return (await fs.readdir(rootPaths(root).containersRoot)).filter((n) => !n.startsWith('.')).sort();
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
     throw err;

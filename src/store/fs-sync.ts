@@ -6,7 +6,7 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsError } from '../errors.ts';
-import { uniqueName } from './owner.ts';
+import { uniqueName } from '../layout/owner.ts';
 
 export { fsyncDir } from '../util/durable.ts';
 import { fsyncDir } from '../util/durable.ts';

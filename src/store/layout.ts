@@ -1,5 +1,5 @@
-// The store's on-disk layout (docs/design.md "On disk") and its creation,
-// validation and start-up cleanup.
+// The store's on-disk layout (docs/design.md "On disk"; its paths are
+// layout/paths.ts's) and its creation, validation and start-up cleanup.
 //
 //   oci-layout, index.json          OCI image layout; refs are ref.name annotations
 //   blobs/<alg>/<hex>               content-addressed blobs
@@ -16,49 +16,16 @@
 import { chmod, link, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
-import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/media-types.ts';
 import { fsyncDir } from './fs-sync.ts';
-import { ownerAlive, ownerOfName, uniqueName } from './owner.ts';
+import { ownerAlive, ownerOfName, uniqueName } from '../layout/owner.ts';
+import { RootPaths } from '../layout/paths.ts';
 
 export const OCI_LAYOUT = { imageLayoutVersion: '1.0.0' } as const;
 export const EMPTY_INDEX = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] } as const;
 
-export class Layout {
-  readonly root: string;
-  constructor(root: string) {
-    this.root = root;
-  }
-  get tmp(): string {
-    return join(this.root, 'tmp');
-  }
-  get locks(): string {
-    return join(this.root, 'locks');
-  }
-  get index(): string {
-    return join(this.root, 'index.json');
-  }
-  get blobsRoot(): string {
-    return join(this.root, 'blobs');
-  }
-  get layersRoot(): string {
-    return join(this.root, 'layers');
-  }
-  blob(digest: Digest): string {
-    const d = parseDigest(digest);
-    return join(this.root, 'blobs', digestAlgorithm(d), digestHex(d));
-  }
-  layer(diffId: Digest): string {
-    const d = parseDigest(diffId);
-    return join(this.root, 'layers', digestAlgorithm(d), digestHex(d));
-  }
-  layerRecord(diffId: Digest): string {
-    return `${this.layer(diffId)}.json`;
-  }
-  /** The mark of a layer `check` found changed and set aside (the old record, renamed). */
-  layerDamaged(diffId: Digest): string {
-    return `${this.layer(diffId)}.damaged`;
-  }
+/** The store's part of the --root layout (layout/paths.ts owns every path), plus staging in tmp/. */
+export class Layout extends RootPaths {
   tmpPath(kind: string): string {
     return join(this.tmp, uniqueName(kind));
   }

@@ -47,7 +47,7 @@ import { mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
-import { currentOwner, ownerAlive, ownerOfName, uniqueName, type Owner } from './owner.ts';
+import { currentOwner, ownerAlive, ownerOfName, uniqueName, type Owner } from '../layout/owner.ts';
 
 interface OwnerRecord extends Owner {
   readonly nonce: string;

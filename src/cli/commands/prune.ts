@@ -9,7 +9,8 @@ export const prune: Command = {
   name: 'prune',
   usage: 'keel prune',
   description: `Garbage-collects the store: removes every blob and extracted layer that no image
-name reaches, and leftovers of interrupted runs. Waits for running pulls to finish
+name reaches, shared rootfs trees no container uses, and leftovers of interrupted runs
+(stagings of pulls, renders and removals whose process is gone). Waits for running pulls to finish
 (it takes the store's exclusive lock).`,
   options: {},
   minArgs: 0,
@@ -17,7 +18,8 @@ name reaches, and leftovers of interrupted runs. Waits for running pulls to fini
   async run({ global }) {
     const store = await openStore(global);
     const result = await pruneStore(store);
-    process.stdout.write(`removed ${result.blobs} blobs, ${result.layers} layers and ${result.rootfs} unused rootfs trees, ${formatBytes(result.bytes)} freed\n`);
+    const stagings = result.stagings > 0 ? `, ${result.stagings} leftovers of interrupted renders` : '';
+    process.stdout.write(`removed ${result.blobs} blobs, ${result.layers} layers and ${result.rootfs} unused rootfs trees${stagings}, ${formatBytes(result.bytes)} freed\n`);
     return 0;
   },
 };

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { isKeelError } from '../../../src/errors.ts';
 import { digestOf } from '../../../src/oci/digest.ts';
-import { currentBootId, processStartTime } from '../../../src/store/owner.ts';
+import { currentBootId, processStartTime } from '../../../src/layout/owner.ts';
 import { Store } from '../../../src/store/index.ts';
 import { deadPid, openTempStore } from './fixtures.ts';
 

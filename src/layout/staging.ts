@@ -1,0 +1,62 @@
+// The one staging and ownership protocol for everything keel builds in place
+// under --root outside the store's tmp/ (shared trees, slot flips, removed
+// containers, records written by rename): a staging is a hidden entry of the
+// directory it will be renamed into, named `.<owner token>.<n>.<kind>`
+// (owner.ts: pid, process start time, boot id), so whoever comes next can
+// tell from the name alone whether its owner still runs. A reused pid or a
+// previous boot does not pass for the owner. `reclaimStagings` removes the
+// stagings of owners that are gone; builders call it before they stage,
+// `keel prune` for every such directory.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { errnoCode, fsError } from '../errors.ts';
+import { ownerAlive, ownerOfName, uniqueName } from './owner.ts';
+
+/** A fresh staging path inside `dir` for `kind` (a word: staging, trash, active, removed-NAME). */
+export function stagingPath(dir: string, kind: string): string {
+  return path.join(dir, `.${uniqueName(kind)}`);
+}
+
+/** Legacy names (before owner tokens): `.staging-<pid>-…`, `.active-<pid>-…`, `.removed-NAME-<pid>`. */
+const LEGACY = /^\.(?:staging-([0-9]+)-|active-([0-9]+)-|removed-[a-z][a-z0-9-]*-([0-9]+)$)/;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+/** Whether `name` (an entry of a staging directory) is a staging whose owner is gone. */
+export function isDeadStaging(name: string): boolean {
+  if (!name.startsWith('.')) return false;
+  const owner = ownerOfName(name.slice(1));
+  if (owner !== undefined) return !ownerAlive(owner);
+  const legacy = LEGACY.exec(name);
+  if (legacy === null) return false;
+  const pid = Number(legacy[1] ?? legacy[2] ?? legacy[3]);
+  return pid !== process.pid && !pidAlive(pid);
+}
+
+/** Removes the stagings in `dir` whose owners are gone; returns their names. */
+export async function reclaimStagings(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
+    throw fsError(`listing ${dir}`, err);
+  }
+  const dead = names.filter(isDeadStaging);
+  for (const n of dead) {
+    try {
+      await fs.rm(path.join(dir, n), { recursive: true, force: true });
+    } catch (err) {
+      throw fsError(`removing the leftover ${path.join(dir, n)}`, err);
+    }
+  }
+  return dead;
+}
