@@ -67,6 +67,7 @@ export const CODES = {
   E_STORE_LOCKED: { exit: Exit.TEMPFAIL, summary: 'another keel process held a store lock for longer than the wait allowed' },
   E_STORE_NOT_FOUND: { exit: Exit.NOINPUT, summary: 'there is no keel store at --root (a reading command never creates one)' },
   E_STORE_CORRUPT: { exit: Exit.DATAERR, summary: 'the store is inconsistent (keel check names what is wrong)' },
+  E_STORE_VERSION: { exit: Exit.DATAERR, summary: 'the store was written by a newer keel (its keel-store.json names a format this keel does not know); nothing was changed' },
   E_STORE_IO: { exit: Exit.IOERR, summary: 'reading or writing a file failed with an I/O error (EIO, or an errno with no code of its own; the message names it)' },
   E_DISK_FULL: { exit: Exit.IOERR, summary: 'the filesystem keel was writing to is full, out of inodes or over a quota (ENOSPC, EDQUOT)' },
   E_READ_ONLY_FS: { exit: Exit.CANTCREAT, summary: 'the filesystem keel was writing to is mounted read-only (EROFS)' },

@@ -4,6 +4,7 @@
 // never join names of their own onto the root.
 //
 //   oci-layout, index.json                   OCI image layout (store/)
+//   keel-store.json                          keel's format version of everything below (store/)
 //   blobs/<alg>/<hex>                        content-addressed blobs (store/)
 //   layers/<alg>/<hex>/, <hex>.json          extracted layer trees and their records (store/)
 //   layers/<alg>/<hex>.damaged               a layer check set aside (store/)
@@ -51,6 +52,10 @@ export class RootPaths {
   }
   get index(): string {
     return path.join(this.root, 'index.json');
+  }
+  /** keel's own format marker of the store (store/layout.ts STORE_FORMAT). */
+  get storeFormat(): string {
+    return path.join(this.root, 'keel-store.json');
   }
   get tmp(): string {
     return path.join(this.root, 'tmp');

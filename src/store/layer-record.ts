@@ -7,7 +7,12 @@ import { errnoCode, fsError, isKeelError } from '../errors.ts';
 import { isDigest, type Digest } from '../oci/digest.ts';
 import { readRegularFile } from './regular-file.ts';
 
+/** The format of the records this keel writes; a record without `format` is format 1. */
+export const LAYER_RECORD_FORMAT = 1;
+
 export interface LayerRecord {
+  /** LAYER_RECORD_FORMAT (absent in records written before it was recorded: format 1). */
+  readonly format?: number | undefined;
   /** The uncompressed digest (diff_id) the directory is named by. */
   readonly diffId: Digest;
   /** The digest of the (compressed) layer blob it was extracted from. */
@@ -47,6 +52,9 @@ export async function readLayerRecord(path: string): Promise<RecordRead> {
     return { state: 'invalid', why: 'not valid JSON' };
   }
   if (typeof v !== 'object' || v === null) return { state: 'invalid', why: 'not a JSON object' };
+  if (v.format !== undefined && v.format !== LAYER_RECORD_FORMAT) {
+    return { state: 'invalid', why: `record format ${JSON.stringify(v.format)} is not one this keel reads (${LAYER_RECORD_FORMAT})` };
+  }
   if (!isDigest(v.diffId) || !isDigest(v.digest) || !isDigest(v.treeDigest)) return { state: 'invalid', why: 'diffId, digest or treeDigest is missing or malformed' };
   if (typeof v.mediaType !== 'string' || typeof v.entries !== 'number' || typeof v.size !== 'number') {
     return { state: 'invalid', why: 'mediaType, entries or size is missing' };

@@ -22,6 +22,15 @@ import { ownerAlive, ownerOfName, uniqueName } from '../layout/owner.ts';
 import { RootPaths } from '../layout/paths.ts';
 
 export const OCI_LAYOUT = { imageLayoutVersion: '1.0.0' } as const;
+/**
+ * keel's format of the store as a whole (keel-store.json): the layout of
+ * blobs/, layers/ and their records, rootfs/ and containers/. A store without
+ * the file was written before it existed and is format 1 (nothing differs);
+ * a writing open adds the file. A store of a higher format is refused, read or
+ * write, and left untouched: a later keel may change the layout, and this one
+ * must not half-understand it.
+ */
+export const STORE_FORMAT = 1;
 export const EMPTY_INDEX = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] } as const;
 
 /** The store's part of the --root layout (layout/paths.ts owns every path), plus staging in tmp/. */
@@ -128,13 +137,14 @@ export async function openLayout(root: string, create: boolean, readOnly = false
     });
     // An empty directory, or one a concurrent creator has just started on, may be initialised.
     // (oci-layout too: a concurrent creator may link it between our read and this listing.)
-    const ours = new Set(['tmp', 'locks', 'blobs', 'layers', 'index.json', 'oci-layout']);
+    const ours = new Set(['tmp', 'locks', 'blobs', 'layers', 'index.json', 'oci-layout', 'keel-store.json']);
     if (!create || readOnly || entries.some((e) => !ours.has(e))) {
       throw notStore(root, create ? 'it is not empty and has no oci-layout file' : 'it has no oci-layout file');
     }
     if (st !== undefined) await chmod(root, 0o700).catch(() => {});
     await ensureDirs(layout);
     await createIfAbsent(layout, layout.index, `${JSON.stringify(EMPTY_INDEX)}\n`);
+    await createIfAbsent(layout, layout.storeFormat, `${JSON.stringify({ format: STORE_FORMAT })}\n`);
     await createIfAbsent(layout, join(root, 'oci-layout'), `${JSON.stringify(OCI_LAYOUT)}\n`);
     await fsyncDir(root);
   } else {
@@ -145,13 +155,40 @@ export async function openLayout(root: string, create: boolean, readOnly = false
       throw notStore(root, 'its oci-layout file is not JSON');
     }
     if (typeof version !== 'string' || !version.startsWith('1.')) throw notStore(root, `unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+    const format = await readStoreFormat(layout);
     // Opened only to read, the store is left exactly as it is (no repair, no cleaning).
     if (readOnly) return layout;
     await ensureDirs(layout);
     await createIfAbsent(layout, layout.index, `${JSON.stringify(EMPTY_INDEX)}\n`);
+    if (format === undefined) await createIfAbsent(layout, layout.storeFormat, `${JSON.stringify({ format: STORE_FORMAT })}\n`);
   }
   await cleanLeftovers(layout);
   return layout;
+}
+
+/** The store's format from keel-store.json (undefined: a store from before the file); refuses one this keel does not know. */
+async function readStoreFormat(layout: Layout): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(layout.storeFormat, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw fsError(`reading ${layout.storeFormat}`, err);
+  }
+  let format: unknown;
+  try {
+    format = (JSON.parse(text) as { format?: unknown }).format;
+  } catch {
+    throw notStore(layout.root, 'its keel-store.json is not JSON');
+  }
+  if (typeof format !== 'number' || !Number.isSafeInteger(format) || format < 1) throw notStore(layout.root, `its keel-store.json names no format (${JSON.stringify(format)})`);
+  if (format > STORE_FORMAT) {
+    throw new KeelError('E_STORE_VERSION', `the store at ${layout.root} has format ${format}, written by a newer keel; this keel reads format ${STORE_FORMAT} and changed nothing`, {
+      detail: { root: layout.root, format, supported: STORE_FORMAT },
+      hint: 'run the keel that wrote it (upgrade this one), or give another --root',
+    });
+  }
+  return format;
 }
 
 /** Removes entries of tmp/ whose owning process is dead. Returns how many. */

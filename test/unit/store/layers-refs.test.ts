@@ -177,6 +177,30 @@ describe('Store.open', () => {
     await Store.open(root); // reopens without create
   });
 
+  it('keel-store.json names the store format: written at creation, added to an older store by a writing open, not by a reading one', async () => {
+    const root = join(dir, 'versioned');
+    await Store.open(root, { create: true });
+    assert.deepEqual(JSON.parse(await readFile(join(root, 'keel-store.json'), 'utf8')), { format: 1 });
+    await rm(join(root, 'keel-store.json')); // a store written before the file existed
+    await Store.open(root, { readOnly: true });
+    await assert.rejects(stat(join(root, 'keel-store.json')), 'a reading open changes nothing');
+    await Store.open(root);
+    assert.deepEqual(JSON.parse(await readFile(join(root, 'keel-store.json'), 'utf8')), { format: 1 });
+  });
+
+  it('a store of a newer format is refused with E_STORE_VERSION, read or write, and left untouched', async () => {
+    const root = join(dir, 'newer');
+    await Store.open(root, { create: true });
+    await writeFile(join(root, 'keel-store.json'), '{"format": 2}\n');
+    await writeFile(join(root, 'tmp', '1-1-deadbeef.9.blob'), 'a leftover of a dead process');
+    for (const options of [{}, { readOnly: true }, { create: true }]) {
+      await assert.rejects(Store.open(root, options), (err) => isKeelError(err, 'E_STORE_VERSION') && /format 2, written by a newer keel/.test(err.message));
+    }
+    assert.deepEqual(await readdir(join(root, 'tmp')), ['1-1-deadbeef.9.blob'], 'nothing cleaned');
+    await writeFile(join(root, 'keel-store.json'), 'not json');
+    await assert.rejects(Store.open(root), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
+  });
+
   it('refuses a missing root without create, a file, and a foreign directory', async () => {
     await assert.rejects(Store.open(join(dir, 'missing')), (err) => isKeelError(err, 'E_STORE_NOT_FOUND'));
     await writeFile(join(dir, 'file'), 'x');

@@ -1,0 +1,33 @@
+// Layer records carry their format: this keel reads format 1 (or none, from
+// before the field existed) and treats any other as invalid, never as present.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { LAYER_RECORD_FORMAT, readLayerRecord } from '../../../src/store/layer-record.ts';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keel-record-'));
+});
+after(async () => rm(dir, { recursive: true, force: true }));
+
+const D = `sha256:${'a'.repeat(64)}`;
+const base = { diffId: D, digest: D, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', entries: 3, size: 10, treeDigest: D, committed: '2026-12-02T00:00:00.000Z' };
+
+it('reads format 1 and a record without format (written before the field); refuses another format', async () => {
+  assert.equal(LAYER_RECORD_FORMAT, 1);
+  for (const [name, record, state] of [
+    ['v1.json', { ...base, format: 1 }, 'ok'],
+    ['old.json', base, 'ok'],
+    ['v2.json', { ...base, format: 2 }, 'invalid'],
+    ['bad.json', { ...base, format: '1' }, 'invalid'],
+  ] as const) {
+    await writeFile(join(dir, name), JSON.stringify(record));
+    const r = await readLayerRecord(join(dir, name));
+    assert.equal(r.state, state, name);
+    if (r.state === 'invalid') assert.match(r.why, /record format .* is not one this keel reads/);
+  }
+});
