@@ -26,15 +26,17 @@ import { DAMAGED_SUFFIX, hashFile, scanTree } from './scan.ts';
 interface CheckTarget extends BlobReader {
   listRefs(): Promise<Array<{ name: string; descriptor: import('../oci/types.ts').Descriptor }>>;
   quarantineLayer(diffId: Digest, committed: string): Promise<boolean>;
+  quarantineBlob(digest: Digest): Promise<boolean>;
 }
 
 export interface CheckOptions {
   /** Stops between files and chunks, rejecting with the abort reason. */
   readonly signal?: AbortSignal | undefined;
   /**
-   * Sets aside each layer found changed (Store.quarantineLayer), so nothing
-   * new is built from it and `keel pull` re-extracts it. Without it, check
-   * changes nothing.
+   * Sets aside each layer found changed (Store.quarantineLayer) and removes
+   * each blob that does not hash to its name (Store.quarantineBlob), so nothing
+   * new is built from them and `keel pull` re-extracts or fetches them again.
+   * Without it, check changes nothing.
    */
   readonly quarantine?: boolean | undefined;
 }
@@ -74,7 +76,11 @@ export async function checkStore(store: CheckTarget, layout: Layout, options: Ch
       problems.push({ kind: 'blob-stray', path: b.path, message: err.message });
       return;
     }
-    if (found !== b.digest) problems.push({ kind: 'blob-corrupt', path: b.path, message: `blob ${b.digest} hashes to ${found}` });
+    if (found !== b.digest) {
+      let message = `blob ${b.digest} hashes to ${found}`;
+      if (options.quarantine && (await store.quarantineBlob(b.digest))) message += '; removed: keel pull of an image that uses it fetches it again';
+      problems.push({ kind: 'blob-corrupt', path: b.path, message });
+    }
   }, signal);
 
   const layers = await scanTree(layout.layersRoot);

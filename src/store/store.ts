@@ -299,6 +299,30 @@ export class Store {
     });
   }
 
+  /**
+   * Removes a blob `check` found not to hash to its name, under the blob's
+   * lock (a writer never replaces an existing blob, so what was hashed is what
+   * is removed): moved into tmp/ in one rename, then deleted. From then on the
+   * blob is absent, so nothing new reads it and `keel pull` of an image that
+   * needs it fetches it again. Returns whether it removed it.
+   */
+  async quarantineBlob(digest: Digest): Promise<boolean> {
+    const d = parseDigest(digest);
+    return this.withBlobLock(d, async () => {
+      if (!(await this.hasBlob(d))) return false;
+      const path = this.blobPath(d);
+      try {
+        const trash = this.#layout.tmpPath('damaged-blob');
+        await rename(path, trash);
+        await fsyncDir(dirname(path));
+        await rm(trash, { force: true });
+      } catch (err) {
+        throw fsError(`removing damaged blob ${d}`, err);
+      }
+      return true;
+    });
+  }
+
   /** The completion record of a committed layer, or undefined. */
   async layerRecord(diffId: Digest): Promise<LayerRecord | undefined> {
     const r = await readLayerRecord(this.#layout.layerRecord(diffId));

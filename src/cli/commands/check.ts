@@ -12,8 +12,9 @@ export const check: Command = {
 fingerprint recorded when it was extracted, and checks that every image name reaches
 a complete image. Exits 0 only when the store is consistent; otherwise names each
 problem and exits ${Exit.DATAERR} (E_STORE_CORRUPT). An extracted layer found changed is set
-aside at once, so nothing new is built from it; 'keel pull' of an image that uses it extracts
-it again. 'keel pull' of the affected image repairs a missing blob or layer the same way.
+aside, and a blob that does not hash to its name removed, at once, so nothing new is built
+from them; 'keel pull' of an image that uses them extracts or fetches them again. 'keel pull'
+of the affected image repairs a missing blob or layer the same way.
 Otherwise it only reads: a --root that holds no store is E_STORE_NOT_FOUND (${Exit.NOINPUT}),
 and nothing is created. SIGINT/SIGTERM stop it (E_INTERRUPTED).`,
   options: { json: { type: 'boolean', help: 'print the problems as JSON' } },

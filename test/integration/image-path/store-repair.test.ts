@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { writeOciLayout, type TarEntry, type WrittenImage } from '../../helpers/oci-layout.ts';
 import { readFileSync } from 'node:fs';
 import { KEEL_BIN, PROJECT_NODE, runKeel, tempDir, type TempDir } from '../../helpers/run.ts';
+import { digestOf } from '../../../src/oci/digest.ts';
 
 const execFile = promisify(execFileCb);
 
@@ -244,5 +245,31 @@ describe('what extraction skips reaches stderr of keel pull', () => {
       assert.equal(again.code, 0, again.stderr);
       assert.doesNotMatch(again.stderr, /warning/, 'a cached layer is not reported again');
     }
+  });
+});
+
+describe('a blob that no longer hashes to its name', () => {
+  test('check removes it at once, images names the broken image, pull fetches it again, check is clean', async () => {
+    const store = await pulledStore('bad-blob');
+    const [one] = images as [WrittenImage];
+    const blob = join(store, 'blobs', 'sha256', (one.layers[1] as string).slice(7));
+    const bytes = await readFile(blob);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+    await writeFile(blob, bytes);
+
+    const checked = await runKeel(['--root', store, 'check']);
+    assert.equal(checked.code, 65, checked.stderr);
+    assert.match(checked.stdout, /blob-corrupt: .* hashes to sha256:[0-9a-f]{64}; removed: keel pull of an image that uses it fetches it again/);
+    await assert.rejects(readFile(blob), 'the damaged blob is gone');
+    const listed = await runKeel(['--root', store, 'images']);
+    assert.equal(listed.code, 65);
+    assert.match(listed.stderr, /example\.com\/one:1 is broken/);
+    assert.match(listed.stdout, /example\.com\/other:1/, 'the other image is listed');
+
+    const pulled = await runKeel(['--root', store, 'pull', `oci:${layout}:example.com/one:1`]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.equal(digestOf(await readFile(blob)), one.layers[1], 'fetched again, whole');
+    const again = await runKeel(['--root', store, 'check']);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
   });
 });
