@@ -12,7 +12,8 @@
 
 import type { Digest } from '../oci/digest.ts';
 import type { LayerPlan, PullObserver } from '../ops/pull.ts';
-import { formatBytes, formatDuration, shortDigest } from './format.ts';
+import { shortDigest } from '../plan/index.ts';
+import { formatBytes, formatDuration } from './format.ts';
 
 export interface LayerState {
   readonly plan: LayerPlan;

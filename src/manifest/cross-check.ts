@@ -4,7 +4,6 @@
 // after/before/requires do not form a cycle between containers. Then builds
 // the specs of the documents that had no problem.
 
-import { KeelError } from '../errors.ts';
 import type { ManifestProblem } from './problem.ts';
 import type { ParsedDocument } from './parse-text.ts';
 import { buildSpec, type ContainerSpec } from './spec.ts';
@@ -102,33 +101,4 @@ function findCycles(edges: readonly Edge[]): Edge[][] {
   };
   for (const node of [...out.keys()].sort()) if (!state.has(node)) visit(node);
   return cycles;
-}
-
-/**
- * The order to start specs in: every container after what it is ordered
- * after (after/requires, and the inverse of before). Ties keep input order.
- * Assumes crossCheck found no cycle.
- */
-export function startOrder(specs: readonly ContainerSpec[]): ContainerSpec[] {
-  const byUnit = new Map(specs.map((s) => [s.unit, s]));
-  const deps = new Map<string, Set<string>>(specs.map((s) => [s.name, new Set<string>()]));
-  for (const s of specs) {
-    for (const u of [...s.after, ...s.requires]) {
-      const d = byUnit.get(u);
-      if (d) deps.get(s.name)?.add(d.name);
-    }
-    for (const u of s.before) {
-      const d = byUnit.get(u);
-      if (d) deps.get(d.name)?.add(s.name);
-    }
-  }
-  const done = new Set<string>();
-  const order: ContainerSpec[] = [];
-  while (order.length < specs.length) {
-    const next = specs.find((s) => !done.has(s.name) && [...(deps.get(s.name) ?? [])].every((d) => done.has(d)));
-    if (next === undefined) throw new KeelError('E_INTERNAL', 'startOrder: the specs have an ordering cycle (crossCheck should have refused them)');
-    done.add(next.name);
-    order.push(next);
-  }
-  return order;
 }

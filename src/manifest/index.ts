@@ -7,7 +7,6 @@ export type { LoadOptions } from './parse-text.ts';
 export type { Capability, Propagation, RestartPolicy, StopSignal } from './constants.ts';
 export { formatProblem, problemsError } from './problem.ts';
 export { loadManifests, parseManifestText } from './load.ts';
-export { startOrder } from './cross-check.ts';
 export { manifestSchema, renderSchemaJson } from './schema.ts';
 export { CAPABILITIES, CONTAINER_DEFAULT_CAPABILITIES, DEFAULT_STORE_ROOT, SENSITIVE_SOURCES, MAX_FILE_BYTES, sensitiveSource } from './constants.ts';
 export { BUILTIN_NAMES } from './variables.ts';

@@ -4,7 +4,8 @@ import { listImages } from '../../ops/images.ts';
 import type { Command } from '../command.ts';
 import { openExistingStore } from '../context.ts';
 import { CODES, Exit, isKeelError, type ErrorCode } from '../../errors.ts';
-import { formatBytes, shortDigest, table } from '../format.ts';
+import { shortDigest } from '../../plan/index.ts';
+import { formatBytes, table } from '../format.ts';
 
 export const images: Command = {
   name: 'images',

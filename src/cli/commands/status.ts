@@ -2,7 +2,8 @@
 
 import { containerStatus } from '../../ops/status.ts';
 import type { Command } from '../command.ts';
-import { shortDigest, table } from '../format.ts';
+import { shortDigest } from '../../plan/index.ts';
+import { table } from '../format.ts';
 
 export const status: Command = {
   name: 'status',

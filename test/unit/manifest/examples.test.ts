@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { loadManifests, startOrder, type ContainerSpec } from '../../../src/manifest/index.ts';
+import { loadManifests, type ContainerSpec } from '../../../src/manifest/index.ts';
+import { startOrder } from '../../../src/plan/index.ts';
 import { BUILTINS } from './helpers.ts';
 
 const DIR = fileURLToPath(new URL('../../../manifests/', import.meta.url));
@@ -18,7 +19,7 @@ async function load(set?: Record<string, string>): Promise<Map<string, Container
 test('the manifests/ directory validates and starts etcd, flannel, kubelet in that order', async () => {
   const specs = await load();
   assert.deepEqual([...specs.keys()], ['etcd', 'flannel', 'kubelet']);
-  assert.deepEqual(startOrder([...specs.values()].reverse()).map((s) => s.name), ['etcd', 'flannel', 'kubelet']);
+  assert.deepEqual(startOrder([...specs.keys()].reverse(), [...specs.values()]), ['etcd', 'flannel', 'kubelet'], 'the plan starts them in dependency order');
 });
 
 test('etcd: host network with host files, state bind-mounted and created, notify, the builtin hostname', async () => {
