@@ -11,7 +11,8 @@
 // (the store syncs the tree before it commits the layer). Whiteout markers are
 // kept as empty mode-0 files, not applied.
 
-import { lstat, readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import tarStream from 'tar-stream';
@@ -21,7 +22,7 @@ import type { Compression } from '../oci/media-types.ts';
 import { VerifyStream } from '../oci/verify.ts';
 import { RatioMeter, createDecompressor } from './decompress.ts';
 import { classifyWhiteout, normaliseEntryPath } from './entry-path.ts';
-import { applyDirTimes, clearFinal, createFile, createMarker, makeDirectory, makeFifo, makeHardlink, makeSymlink, type NodeMeta } from './fs-ops.ts';
+import { SMALL_FILE, applyDirTimes, clearFinal, createFile, createMarker, makeDirectory, makeFifo, makeHardlink, makeSymlink, writeSmallFile, type NodeMeta } from './fs-ops.ts';
 import { resolveLimits, type LayerLimits } from './limits.ts';
 import { DirResolver, lstatOrNull } from './resolve.ts';
 import { TarGuard, type GuardedEntry } from './tar-guard.ts';
@@ -149,7 +150,8 @@ class LayerWriter {
     switch (entry.kind) {
       case 'file':
       case 'contiguous-file':
-        await createFile(hostPath, meta, entry.size > 0 ? data : null);
+        if (entry.size > SMALL_FILE) await createFile(hostPath, meta, data);
+        else await writeSmallFile(hostPath, meta, entry.size > 0 ? await collect(data, entry.size) : []);
         return;
       case 'directory': {
         await makeDirectory(hostPath, meta);
@@ -226,6 +228,18 @@ function linkError(entry: GuardedEntry, why: string): KeelError {
   return new KeelError('E_LAYER_LINK', `hardlink ${JSON.stringify(entry.name.slice(0, 200))} -> ${JSON.stringify((entry.linkname ?? '').slice(0, 200))} ${why}`, {
     hint: 'a hardlink must point at a regular file earlier in the same layer',
   });
+}
+
+/** The chunks of a small entry's data (tar-stream delivers exactly the header's size; more is refused). */
+async function collect(data: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const chunk of data) {
+    bytes += chunk.byteLength;
+    if (bytes > size) throw malformed(`entry data runs past its size (${size})`);
+    chunks.push(chunk);
+  }
+  return chunks;
 }
 
 async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
@@ -393,7 +407,7 @@ async function implicitDirectories(root: string, explicit: ReadonlySet<string>):
     const rel = pending.pop() as string;
     let dirents;
     try {
-      dirents = await readdir(path.join(root, rel), { withFileTypes: true });
+      dirents = readdirSync(path.join(root, rel), { withFileTypes: true });
     } catch (err) {
       throw fsError(`listing ${path.join(root, rel)}`, err);
     }

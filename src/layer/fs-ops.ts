@@ -5,14 +5,19 @@
 // the fd (fchown before fchmod: chown clears setuid/setgid); symlinks get
 // lchown/lutimes only; directories are opened O_DIRECTORY|O_NOFOLLOW.
 // Node opens every fd O_CLOEXEC itself. Node has no mkfifo(3): FIFOs are made by the `mkfifo` program (coreutils).
+// Speed: per-node work (small files, directories, symlinks, links, markers) is
+// done with synchronous calls on raw fds. Each call is a few microseconds of
+// kernel time; as promises, each was a libuv thread-pool round trip plus a
+// FileHandle, and that overhead dominated layers of many small files (issue 9).
+// Only a file larger than SMALL_FILE is streamed, chunk by chunk, never buffered.
 
 import { execFile } from 'node:child_process';
-import { constants, type Stats } from 'node:fs';
-import { lchown, link, lutimes, mkdir, open, rm, symlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync, type Stats } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { errnoCode, fsError } from '../errors.ts';
-import { lstatOrNull, noteRemoval } from './resolve.ts';
+import { lstatOrNull, lstatSyncOrNull, noteRemoval } from './resolve.ts';
 
 const run = promisify(execFile);
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY, O_NONBLOCK } = constants;
@@ -64,14 +69,64 @@ export async function createOrReplace<T>(hostPath: string, create: () => Promise
   return create();
 }
 
-const EUID = process.geteuid?.() ?? -1;
-const EGID = process.getegid?.() ?? -1;
+/** createOrReplace for a synchronous `create`. */
+export async function createOrReplaceSync<T>(hostPath: string, create: () => T): Promise<T> {
+  try {
+    return create();
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
+  }
+  await clearFinal(hostPath, false);
+  return create();
+}
 
-async function applyMeta(fh: FileHandle, meta: NodeMeta, times: boolean, fresh: boolean): Promise<void> {
-  // a node keel just created is already owned by keel's euid/egid
-  if (!fresh || meta.uid !== EUID || meta.gid !== EGID) await fh.chown(meta.uid, meta.gid);
+// Owners are always set, even on a node keel just created: a new node inside a
+// setgid directory takes that directory's group, not keel's egid (a root:root
+// file in /var/mail, root:mail 2775, would become root:mail).
+async function applyMeta(fh: FileHandle, meta: NodeMeta, times: boolean): Promise<void> {
+  await fh.chown(meta.uid, meta.gid);
   await fh.chmod(meta.mode & 0o7777);
   if (times) await fh.utimes(meta.atime ?? meta.mtime, meta.mtime);
+}
+
+function applyMetaSync(fd: number, meta: NodeMeta, times: boolean): void {
+  fchownSync(fd, meta.uid, meta.gid);
+  fchmodSync(fd, meta.mode & 0o7777);
+  if (times) futimesSync(fd, meta.atime ?? meta.mtime, meta.mtime);
+}
+
+/**
+ * Regular files up to this size are written from memory by writeSmallFile
+ * (their bytes are already in memory once the tar parser delivered them);
+ * larger ones are streamed by createFile.
+ */
+export const SMALL_FILE = 1 << 20;
+
+function openNewFileSync(hostPath: string): number {
+  return openSync(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+}
+
+/**
+ * Creates a regular file holding `chunks` (at most SMALL_FILE bytes in all),
+ * with synchronous calls on one fd: open (O_EXCL|O_NOFOLLOW), write, fchown,
+ * fchmod, futimes, close. Returns the bytes written.
+ */
+export async function writeSmallFile(hostPath: string, meta: NodeMeta, chunks: readonly Uint8Array[]): Promise<number> {
+  return guarded(`writing ${hostPath}`, async () => {
+    const fd = await createOrReplaceSync(hostPath, () => openNewFileSync(hostPath));
+    let written = 0;
+    try {
+      for (const chunk of chunks) {
+        let off = 0;
+        while (off < chunk.byteLength) off += writeSync(fd, chunk, off, chunk.byteLength - off);
+        written += chunk.byteLength;
+      }
+      applyMetaSync(fd, meta, true);
+    } finally {
+      closeSync(fd);
+    }
+    return written;
+  });
 }
 
 /** Creates a regular file with `data` (streamed, chunk by chunk). Returns the bytes written. */
@@ -90,7 +145,7 @@ export async function createFile(hostPath: string, meta: NodeMeta, data: AsyncIt
           written += chunk.byteLength;
         }
       }
-      await applyMeta(fh, meta, true, true);
+      await applyMeta(fh, meta, true);
     } finally {
       await fh.close();
     }
@@ -100,7 +155,7 @@ export async function createFile(hostPath: string, meta: NodeMeta, data: AsyncIt
 
 /** An empty whiteout marker: regular file, mode 0, root-owned. */
 export async function createMarker(hostPath: string): Promise<void> {
-  await createFile(hostPath, { mode: 0, uid: 0, gid: 0, mtime: 0 }, null);
+  await writeSmallFile(hostPath, { mode: 0, uid: 0, gid: 0, mtime: 0 }, []);
 }
 
 /**
@@ -108,29 +163,27 @@ export async function createMarker(hostPath: string): Promise<void> {
  * there is replaced), then sets owner and mode (times are set later, deepest first).
  */
 export async function makeDirectory(hostPath: string, meta: NodeMeta): Promise<void> {
-  let fresh = true;
   try {
-    await mkdir(hostPath, { mode: 0o700 });
+    mkdirSync(hostPath, { mode: 0o700 });
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw fsError(`creating directory ${hostPath}`, err);
-    fresh = false;
-    if (!(await clearFinal(hostPath, true))) await guarded(`creating directory ${hostPath}`, () => mkdir(hostPath, { mode: 0o700 }));
+    if (!(await clearFinal(hostPath, true))) await guarded(`creating directory ${hostPath}`, async () => mkdirSync(hostPath, { mode: 0o700 }));
   }
   await guarded(`setting metadata of directory ${hostPath}`, async () => {
-    const fh = await open(hostPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    const fd = openSync(hostPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     try {
-      await applyMeta(fh, meta, false, fresh);
+      applyMetaSync(fd, meta, false);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   });
 }
 
 export async function makeSymlink(hostPath: string, target: string, meta: NodeMeta): Promise<void> {
   await guarded(`creating symlink ${hostPath}`, async () => {
-    await createOrReplace(hostPath, () => symlink(target, hostPath));
-    await lchown(hostPath, meta.uid, meta.gid);
-    await lutimes(hostPath, meta.atime ?? meta.mtime, meta.mtime);
+    await createOrReplaceSync(hostPath, () => symlinkSync(target, hostPath));
+    lchownSync(hostPath, meta.uid, meta.gid);
+    lutimesSync(hostPath, meta.atime ?? meta.mtime, meta.mtime);
   });
 }
 
@@ -141,7 +194,7 @@ export async function makeFifo(hostPath: string, meta: NodeMeta): Promise<void> 
     // O_NONBLOCK: opening a FIFO for reading must not wait for a writer
     const fh = await open(hostPath, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
     try {
-      await applyMeta(fh, meta, true, false);
+      await applyMeta(fh, meta, true);
     } finally {
       await fh.close();
     }
@@ -149,7 +202,7 @@ export async function makeFifo(hostPath: string, meta: NodeMeta): Promise<void> 
 }
 
 export async function makeHardlink(existing: string, hostPath: string): Promise<void> {
-  await guarded(`linking ${hostPath} to ${existing}`, () => createOrReplace(hostPath, () => link(existing, hostPath)));
+  await guarded(`linking ${hostPath} to ${existing}`, () => createOrReplaceSync(hostPath, () => linkSync(existing, hostPath)));
 }
 
 export function metaOf(st: Stats): NodeMeta {
@@ -159,11 +212,11 @@ export function metaOf(st: Stats): NodeMeta {
 /** Sets owner, mode and times of an existing regular file without following a symlink. */
 export async function setFileMeta(hostPath: string, meta: NodeMeta): Promise<void> {
   await guarded(`setting metadata of ${hostPath}`, async () => {
-    const fh = await open(hostPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    const fd = openSync(hostPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
-      await applyMeta(fh, meta, true, false);
+      applyMetaSync(fd, meta, true);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   });
 }
@@ -183,23 +236,24 @@ export async function applyDirTimes(root: string, times: ReadonlyMap<string, { m
     for (let i = 1; i < parts.length && ok; i++) {
       const prefix = parts.slice(0, i).join('/');
       if (known.has(prefix)) continue;
-      const st = await lstatOrNull(path.join(root, prefix));
+      const st = lstatSyncOrNull(path.join(root, prefix));
       ok = st !== null && st.isDirectory();
       if (ok) known.add(prefix);
     }
     if (!ok) continue;
     const t = times.get(rel) as { mtime: number; atime: number };
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(path.join(root, rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      fd = openSync(path.join(root, rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     } catch {
       continue; // replaced by something that is not a directory
     }
     try {
-      await guarded(`setting times of ${rel}`, () => fh.utimes(t.atime, t.mtime));
+      await guarded(`setting times of ${rel}`, async () => futimesSync(fd, t.atime, t.mtime));
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 }
+
 

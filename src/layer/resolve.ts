@@ -9,8 +9,8 @@
 // Invariant: the returned directory path has no symlink in it below `root`
 // (nothing else writes the tree concurrently, so it stays that way).
 
-import { lstat, mkdir, readlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 
@@ -27,6 +27,16 @@ export function noteRemoval(): void {
 export async function lstatOrNull(hostPath: string): Promise<Stats | null> {
   try {
     return await lstat(hostPath);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return null;
+    throw fsError(`inspecting ${hostPath}`, err);
+  }
+}
+
+/** lstatOrNull without a thread-pool round trip (fs-ops.ts says why). */
+export function lstatSyncOrNull(hostPath: string): Stats | null {
+  try {
+    return lstatSync(hostPath);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return null;
     throw fsError(`inspecting ${hostPath}`, err);
@@ -89,11 +99,11 @@ export async function resolveDirInRoot(root: string, components: readonly string
     const hostPath = `${hosts.length === 0 ? base : hosts[hosts.length - 1]}/${part}`;
     let link = known?.get(hostPath);
     if (link === undefined) {
-      const st = await lstatOrNull(hostPath);
+      const st = lstatSyncOrNull(hostPath);
       if (st === null) {
         if (!options.create) return null;
         try {
-          await mkdir(hostPath, { mode: 0o755 });
+          mkdirSync(hostPath, { mode: 0o755 });
         } catch (err) {
           throw fsError(`creating directory ${hostPath}`, err);
         }
@@ -103,7 +113,7 @@ export async function resolveDirInRoot(root: string, components: readonly string
       }
       if (st.isSymbolicLink()) {
         try {
-          link = await readlink(hostPath);
+          link = readlinkSync(hostPath);
         } catch (err) {
           throw fsError(`reading symlink ${hostPath}`, err);
         }

@@ -9,12 +9,12 @@
 // regular files and symlinks share the layer's inodes (never FIFOs or
 // directories), and nothing is ever written, chmod-ed or chown-ed through them.
 
-import { constants } from 'node:fs';
+import { constants, copyFileSync, lstatSync, type Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, open, opendir, readdir, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { KeelError, fsError } from '../errors.ts';
 import { classifyWhiteout } from './entry-path.ts';
-import { applyDirTimes, createOrReplace, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
+import { SMALL_FILE, applyDirTimes, createOrReplace, createOrReplaceSync, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
 import { DirResolver, lstatOrNull, noteRemoval } from './resolve.ts';
 
 export interface StackOptions {
@@ -163,9 +163,12 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
       const base = item.comps[item.comps.length - 1] as string;
       if (classifyWhiteout(base).kind !== 'none') continue;
       const src = path.join(layerRoot, ...item.comps);
-      const st = await lstat(src).catch((err: unknown) => {
+      let st: Stats;
+      try {
+        st = lstatSync(src);
+      } catch (err) {
         throw fsError(`inspecting ${src}`, err);
-      });
+      }
       if (item.isDir && implicit.has(item.comps.join('/'))) {
         // not an entry of the layer, only a parent of its entries: walk through it as a
         // tar would (through a lower layer's symlink, inside the root), changing nothing
@@ -201,8 +204,10 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
           }
         }
         try {
-          // COPYFILE_EXCL: the destination is opened O_CREAT|O_EXCL, so a symlink there is never followed
-          await createOrReplace(hostPath, () => copyFile(src, hostPath, constants.COPYFILE_EXCL));
+          // COPYFILE_EXCL: the destination is opened O_CREAT|O_EXCL, so a symlink there is never followed;
+          // a small file is copied without a thread-pool round trip (fs-ops.ts), a large one on the pool
+          if (st.size <= SMALL_FILE) await createOrReplaceSync(hostPath, () => copyFileSync(src, hostPath, constants.COPYFILE_EXCL));
+          else await createOrReplace(hostPath, () => copyFile(src, hostPath, constants.COPYFILE_EXCL));
         } catch (err) {
           throw fsError(`copying ${src} to ${hostPath}`, err);
         }
