@@ -25,6 +25,12 @@ export async function openStore(global: GlobalOptions): Promise<Store> {
   return Store.open(global.root, { create: true });
 }
 
+/** Opens an existing store to change it (prune, rmi): nothing to change where there is no store, so none is created (E_STORE_NOT_FOUND). */
+export async function openStoreToChange(global: GlobalOptions): Promise<Store> {
+  const { Store } = await import('../store/index.ts');
+  return Store.open(global.root, { create: false });
+}
+
 /** Opens the store to read it: nothing is created or changed; no store is E_STORE_NOT_FOUND. */
 export async function openExistingStore(global: GlobalOptions): Promise<Store> {
   const { Store } = await import('../store/index.ts');

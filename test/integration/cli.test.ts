@@ -115,3 +115,13 @@ test('completion bash prints a script bash accepts; another shell is E_USAGE', a
   assert.equal(fish.code, 64);
   assert.match(fish.stderr, /\[E_USAGE\]/);
 });
+
+test('prune and rmi on a --root that holds no store say so (E_STORE_NOT_FOUND, 66) and create nothing', async () => {
+  const missing = path.join(work.path, 'no-store-here');
+  for (const args of [['prune'], ['rmi', 'etcd']]) {
+    const r = await runKeel(['--root', missing, ...args]);
+    assert.equal(r.code, 66, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, /\[E_STORE_NOT_FOUND\]/);
+    await assert.rejects(execFile('test', ['-e', missing]), `${args[0]} created ${missing}`);
+  }
+});
