@@ -58,7 +58,7 @@ export const CODES = {
   // layers (every layer is hostile until extracted and verified)
   E_LAYER_MALFORMED: { exit: Exit.DATAERR, summary: 'a layer is not a well-formed tar stream (bad header, size on a non-file, NUL in a name, truncated)' },
   E_LAYER_PATH: { exit: Exit.DATAERR, summary: 'a layer entry would resolve outside the root filesystem' },
-  E_LAYER_LINK: { exit: Exit.DATAERR, summary: 'a layer hardlink points outside the layer or at something that is not a regular file' },
+  E_LAYER_LINK: { exit: Exit.DATAERR, summary: 'a layer hardlink points outside the root, or at something that is not a regular file (in its layer, or in the layers below when stacking)' },
   E_LAYER_WHITEOUT: { exit: Exit.DATAERR, summary: 'a layer whiteout has an invalid name or would act through a symlink' },
   E_LAYER_LIMIT: { exit: Exit.DATAERR, summary: 'a layer is over a safety limit (depth, name length, entry count, decompression ratio)' },
   E_LAYER_UNSUPPORTED: { exit: Exit.PROTOCOL, summary: 'a layer uses a compression or entry type keel does not support' },

@@ -44,7 +44,19 @@ export interface LayerStats {
   uncompressedBytes: number;
   /** Directories the layer did not list (see implicitDirectories); '' is the root. */
   implicitDirs: readonly string[];
+  /**
+   * Hardlinks whose target is not in this layer (a lower layer's file), in tar
+   * order: not created in the tree, applied by stackLayers once the layer's own
+   * entries are in place (docs/layers.md: Hardlinks and layers).
+   */
+  externalLinks: readonly ExternalLink[];
   warnings: readonly string[];
+}
+
+/** A hardlink to a file of a lower layer: both paths relative to the root, `/`-joined, normalised. */
+export interface ExternalLink {
+  readonly path: string;
+  readonly target: string;
 }
 
 const MAX_NAMED = 5;
@@ -75,6 +87,10 @@ class LayerWriter {
   /** Directories the layer lists itself ('' = its root entry); all others are implicit. */
   readonly explicitDirs = new Set<string>();
   readonly devices: string[] = [];
+  /** Every device node skipped (a hardlink to one is refused, not left to a lower layer). */
+  readonly skippedDevices = new Set<string>();
+  /** External hardlinks, path -> target, in tar order (settleExternalLinks drops those replaced later). */
+  readonly externalLinks = new Map<string, string>();
   deviceCount = 0;
   xattrEntries = 0;
   xattrExample: string | undefined;
@@ -126,9 +142,11 @@ class LayerWriter {
     }
     const base = comps[comps.length - 1] as string;
     const whiteout = classifyWhiteout(base);
+    const rel = comps.join('/');
     if ((entry.kind === 'character-device' || entry.kind === 'block-device') && whiteout.kind === 'none') {
       // policy: an image never creates device nodes (the runtime provides /dev); see docs/layers.md
       this.deviceCount += 1;
+      this.skippedDevices.add(rel);
       if (this.devices.length < MAX_NAMED) this.devices.push(comps.join('/'));
       return;
     }
@@ -155,9 +173,9 @@ class LayerWriter {
         return;
       case 'directory': {
         await makeDirectory(hostPath, meta);
-        const rel = path.relative(this.root, hostPath);
-        this.dirTimes.set(rel, { mtime: entry.mtime, atime: entry.mtime });
-        this.explicitDirs.add(rel);
+        const dirRel = path.relative(this.root, hostPath);
+        this.dirTimes.set(dirRel, { mtime: entry.mtime, atime: entry.mtime });
+        this.explicitDirs.add(dirRel);
         return;
       }
       case 'symlink': {
@@ -170,7 +188,14 @@ class LayerWriter {
         return;
       }
       case 'link': {
-        const existing = await this.#linkTarget(entry);
+        const existing = await this.#linkTarget(entry, rel);
+        if (typeof existing !== 'string') {
+          // a lower layer's file: recorded, applied when stacking; what this layer had at the path is replaced
+          await clearFinal(hostPath, false);
+          this.externalLinks.delete(rel); // a later link at the same path goes last, in tar order
+          this.externalLinks.set(rel, existing.target);
+          return;
+        }
         if (existing === hostPath) throw linkError(entry, 'links to itself');
         await clearFinal(hostPath, false);
         const st = await lstatOrNull(existing);
@@ -186,8 +211,45 @@ class LayerWriter {
     }
   }
 
-  /** Resolves a hardlink's target inside the root: it must be a regular file already in this layer. */
-  async #linkTarget(entry: GuardedEntry): Promise<string> {
+  /**
+   * Once every entry is written, settles the external links against the final
+   * tree (in one pass, linear in the number of links). Whatever is at a link's
+   * path now came later than the link (the link cleared it), so it replaced the
+   * link as in tar: the record is dropped, and so is one whose parent (made
+   * when the link was seen) is no longer a directory. Whatever is at a link's target now also came later
+   * (nothing was there when the link was seen): tar would have linked the lower
+   * layer's file and then replaced the path, but stacking makes a layer's links
+   * after all its entries, so the link would get this layer's file: refused.
+   */
+  async settleExternalLinks(): Promise<void> {
+    for (const [linkPath, target] of [...this.externalLinks]) {
+      if ((await this.#existing(linkPath)) !== 'absent') {
+        this.externalLinks.delete(linkPath);
+        continue;
+      }
+      if ((await this.#existing(target)) === 'present') {
+        throw new KeelError('E_LAYER_LINK', `hardlink ${JSON.stringify(linkPath.slice(0, 200))} -> ${JSON.stringify(target.slice(0, 200))} links a lower layer's file that a later entry of the same layer replaces`, {
+          hint: "keel makes a layer's links to lower layers after the layer's own entries; rebuild the image so the link follows the new file",
+        });
+      }
+    }
+  }
+
+  /** Whether something is at `rel` in the tree, or its parent is not a directory (missing, or replaced by a file). */
+  async #existing(rel: string): Promise<'absent' | 'present' | 'no-parent'> {
+    const comps = rel.split('/');
+    const parent = await this.dirs.resolve(comps.slice(0, -1), { create: false, entry: rel });
+    if (parent === null) return 'no-parent';
+    return (await lstatOrNull(path.join(parent, comps[comps.length - 1] as string))) === null ? 'absent' : 'present';
+  }
+
+  /**
+   * Resolves a hardlink's target inside the root. A regular file already in
+   * this layer: its host path. A clean path with nothing in this layer: an
+   * external link to a lower layer's file (checked when stacking). Anything
+   * else is refused.
+   */
+  async #linkTarget(entry: GuardedEntry, rel: string): Promise<string | { target: string }> {
     const raw = entry.linkname ?? '';
     if (raw === '') throw linkError(entry, 'has no target');
     let comps: string[];
@@ -203,7 +265,12 @@ class LayerWriter {
     const parent = await this.dirs.resolve(comps.slice(0, -1), { create: false, entry: raw });
     const target = parent === null ? null : path.join(parent, base);
     const st = target === null ? null : await lstatOrNull(target);
-    if (target === null || st === null) throw linkError(entry, 'points at nothing earlier in this layer');
+    if (target === null || st === null) {
+      const targetRel = comps.join('/');
+      if (targetRel === rel) throw linkError(entry, 'links to itself');
+      if (this.skippedDevices.has(targetRel)) throw linkError(entry, 'points at a device node, which keel does not create');
+      return { target: targetRel };
+    }
     if (!st.isFile()) throw linkError(entry, 'points at something that is not a regular file');
     return target;
   }
@@ -226,7 +293,7 @@ class LayerWriter {
 
 function linkError(entry: GuardedEntry, why: string): KeelError {
   return new KeelError('E_LAYER_LINK', `hardlink ${JSON.stringify(entry.name.slice(0, 200))} -> ${JSON.stringify((entry.linkname ?? '').slice(0, 200))} ${why}`, {
-    hint: 'a hardlink must point at a regular file earlier in the same layer',
+    hint: 'a hardlink must point at a regular file inside the root (earlier in the same layer, or in a lower layer)',
   });
 }
 
@@ -375,6 +442,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
     await current;
     if (failure !== null) throw failure;
     if (guard.entries.length > 0) throw malformed('tar-stream skipped entries keel parsed');
+    await writer.settleExternalLinks();
     await applyDirTimes(root, writer.dirTimes);
   } catch (err) {
     const e = fail(err);
@@ -388,6 +456,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
   return {
     diffId: options.diffId,
     implicitDirs: Object.freeze(await implicitDirectories(root, writer.explicitDirs)),
+    externalLinks: Object.freeze([...writer.externalLinks].map(([p, target]) => Object.freeze({ path: p, target }))),
     entries: writer.entries,
     uncompressedBytes: verify.bytes,
     warnings: Object.freeze(writer.warnings()),

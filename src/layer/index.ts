@@ -3,6 +3,6 @@
 // policy (what is refused with which code, limits, devices, xattrs, FIFOs).
 
 export { DEFAULT_LIMITS, RATIO_MIN_BYTES, type LayerLimits } from './limits.ts';
-export { extractLayer, type ExtractLayerOptions, type LayerStats } from './extract.ts';
+export { extractLayer, type ExternalLink, type ExtractLayerOptions, type LayerStats } from './extract.ts';
 export { stackLayers, type StackLayer, type StackOptions, type StackStats } from './stack.ts';
 export { MAX_SYMLINKS, lstatOrNull, resolveDirInRoot } from './resolve.ts';

@@ -8,13 +8,16 @@
 // directory times are set last, deepest first, and in 'hardlink' mode only
 // regular files and symlinks share the layer's inodes (never FIFOs or
 // directories), and nothing is ever written, chmod-ed or chown-ed through them.
+// A layer's hardlinks to lower layers' files (recorded at extraction) are made
+// last, in tar order, to the rootfs's own inode.
 
 import { constants, copyFileSync, lstatSync, type Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, open, opendir, readdir, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { KeelError, fsError } from '../errors.ts';
 import { classifyWhiteout } from './entry-path.ts';
-import { SMALL_FILE, applyDirTimes, createOrReplace, createOrReplaceSync, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
+import type { ExternalLink } from './extract.ts';
+import { SMALL_FILE, applyDirTimes, clearFinal, createOrReplace, createOrReplaceSync, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
 import { DirResolver, lstatOrNull, noteRemoval } from './resolve.ts';
 
 export interface StackOptions {
@@ -35,6 +38,8 @@ export interface StackLayer {
   readonly dir: string;
   /** From LayerStats.implicitDirs; '' is the layer's root. Absent: every directory is an entry. */
   readonly implicitDirs?: readonly string[] | undefined;
+  /** From LayerStats.externalLinks: hardlinks to lower layers' files, applied after the layer's entries, in order. */
+  readonly externalLinks?: readonly ExternalLink[] | undefined;
   /**
    * Which extraction of the layer `dir` holds (the store record's commit
    * time): a tree of hard links built from one extraction is not reused once
@@ -125,7 +130,8 @@ async function applyWhiteout(dirs: DirResolver, comps: readonly string[]): Promi
  * mtimes and hardlink groups within a layer; 'hardlink' links regular files
  * and symlinks from the layer dirs (directories are always created fresh, and
  * FIFOs made anew: a shared FIFO would connect containers). Paths resolve
- * inside `rootfs` as if it were `/`. Rejects with a KeelError (E_BUNDLE_EXISTS, E_LAYER_PATH, E_LAYER_WHITEOUT,
+ * inside `rootfs` as if it were `/`. Then the layer's externalLinks are made,
+ * in order. Rejects with a KeelError (E_BUNDLE_EXISTS, E_LAYER_PATH, E_LAYER_LINK, E_LAYER_WHITEOUT,
  * E_LAYER_UNSUPPORTED, E_INTERRUPTED, and the filesystem's own codes:
  * E_DISK_FULL, E_READ_ONLY_FS, E_PERMISSION, E_STORE_IO).
  */
@@ -225,9 +231,44 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
         throw unsupported(src);
       }
     }
+    // 3. then its links to lower layers' files, in tar order, as tar would make them
+    for (const link of typeof layer === 'string' ? [] : (layer.externalLinks ?? [])) {
+      if (options.signal?.aborted) throw interrupted();
+      await applyExternalLink(dirs, link, layerRoot);
+      stats.entries += 1;
+    }
   }
   await applyDirTimes(root, dirTimes);
   return stats;
+}
+
+/**
+ * Makes `link.path` a hard link to the rootfs's file at `link.target` (both
+ * resolved inside the rootfs as if it were `/`), replacing what is at the path.
+ * In both modes the link shares the rootfs's inode, as umoci's and tar's do.
+ */
+async function applyExternalLink(dirs: DirResolver, link: ExternalLink, layerRoot: string): Promise<void> {
+  const refuse = (why: string): KeelError =>
+    new KeelError('E_LAYER_LINK', `hardlink ${JSON.stringify(link.path.slice(0, 200))} -> ${JSON.stringify(link.target.slice(0, 200))} of layer ${layerRoot} ${why}`, {
+      hint: 'a hardlink to a lower layer must point at a regular file that the layers below (after this layer\'s whiteouts) leave in place',
+    });
+  const targetComps = link.target.split('/');
+  const pathComps = link.path.split('/');
+  const unclean = (c: string): boolean => c === '' || c === '.' || c === '..';
+  if (targetComps.some(unclean) || pathComps.some(unclean)) throw refuse('is not a clean relative path');
+  const targetBase = targetComps[targetComps.length - 1] as string;
+  const targetParent = await dirs.resolve(targetComps.slice(0, -1), { create: false, entry: link.target });
+  const target = targetParent === null ? null : path.join(targetParent, targetBase);
+  const tst = target === null ? null : await lstatOrNull(target);
+  if (target === null || tst === null) throw refuse('points at nothing in the layers below');
+  if (!tst.isFile()) throw refuse('points at something that is not a regular file');
+  const parent = (await dirs.resolve(pathComps.slice(0, -1), { create: true, entry: link.path })) as string;
+  const hostPath = path.join(parent, pathComps[pathComps.length - 1] as string);
+  if (hostPath === target) throw refuse('links to itself');
+  await clearFinal(hostPath, false);
+  const after = await lstatOrNull(target);
+  if (after === null || !after.isFile() || after.ino !== tst.ino) throw refuse('had its target removed by replacing the link\'s path');
+  await makeHardlink(target, hostPath);
 }
 
 function unsupported(src: string): KeelError {

@@ -267,6 +267,7 @@ async function ensureLayer(
         entries: stats.entries,
         size: stats.uncompressedBytes,
         implicitDirs: stats.implicitDirs,
+        externalLinks: stats.externalLinks,
       });
       // Once per extracted layer (a cached layer was reported when it was extracted).
       if (stats.warnings.length > 0) warnLayer(observer, layer.digest, `${name}: layer ${layer.digest}: ${stats.warnings.join('; ')}`);

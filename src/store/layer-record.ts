@@ -32,6 +32,12 @@ export interface LayerRecord {
    * Stacking walks through them like a tar would instead of applying them.
    */
   readonly implicitDirs?: readonly string[] | undefined;
+  /**
+   * Hardlinks of the layer to files of lower layers, in tar order, not in the
+   * tree: stacking makes them after the layer's entries (docs/layers.md).
+   * Absent: none.
+   */
+  readonly externalLinks?: readonly { readonly path: string; readonly target: string }[] | undefined;
 }
 
 export type RecordRead = { readonly state: 'missing' } | { readonly state: 'invalid'; readonly why: string } | { readonly state: 'ok'; readonly record: LayerRecord };
@@ -61,6 +67,13 @@ export async function readLayerRecord(path: string): Promise<RecordRead> {
   }
   if (v.implicitDirs !== undefined && (!Array.isArray(v.implicitDirs) || !v.implicitDirs.every((d) => typeof d === 'string'))) {
     return { state: 'invalid', why: 'implicitDirs is not a list of paths' };
+  }
+  if (
+    v.externalLinks !== undefined &&
+    (!Array.isArray(v.externalLinks) ||
+      !v.externalLinks.every((l: unknown) => typeof l === 'object' && l !== null && typeof (l as { path?: unknown }).path === 'string' && typeof (l as { target?: unknown }).target === 'string'))
+  ) {
+    return { state: 'invalid', why: 'externalLinks is not a list of {path, target}' };
   }
   return { state: 'ok', record: v as unknown as LayerRecord };
 }

@@ -56,6 +56,8 @@ export interface LayerCommit {
   readonly entries: number;
   readonly size: number;
   readonly implicitDirs?: readonly string[] | undefined;
+  /** Hardlinks to lower layers' files, in tar order (LayerStats.externalLinks). */
+  readonly externalLinks?: readonly { readonly path: string; readonly target: string }[] | undefined;
 }
 
 export interface LayerStaging {
@@ -369,6 +371,7 @@ export class Store {
         const full: LayerRecord = {
           format: LAYER_RECORD_FORMAT, diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString(),
           ...(record.implicitDirs && record.implicitDirs.length > 0 ? { implicitDirs: [...record.implicitDirs] } : {}),
+          ...(record.externalLinks && record.externalLinks.length > 0 ? { externalLinks: record.externalLinks.map((l) => ({ path: l.path, target: l.target })) } : {}),
         };
         await writeFileAtomic(recordPath, `${JSON.stringify(full, null, 2)}\n`, { tmpDir: this.#layout.tmp });
         // A re-extraction repairs a layer check set aside: the mark goes once the record is durable.

@@ -13,9 +13,10 @@ import { MediaType } from '../../src/oci/media-types.ts';
 
 export interface TarEntry {
   readonly name: string;
-  readonly type?: 'file' | 'directory' | 'symlink' | 'character-device' | 'block-device';
+  readonly type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device';
   readonly content?: string;
   readonly mode?: number;
+  /** A symlink's or a hardlink's target. */
   readonly linkname?: string;
   readonly devmajor?: number;
   readonly devminor?: number;

@@ -4,11 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { execFile as execFileCb } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { lstat, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildFixtures, FIXTURE_REPO, pushFixtures, referenceTree, type FixtureSet } from '../../helpers/fixtures.ts';
+import { writeOciLayout } from '../../helpers/oci-layout.ts';
 import { startRegistry, type Registry } from '../../helpers/registry.ts';
 import { runKeel, tempDir, type TempDir } from '../../helpers/run.ts';
 import { compareTrees } from '../../helpers/tree.ts';
@@ -81,6 +82,51 @@ describe('pull and unpack equal umoci unpack', () => {
       assert.equal(checked.code, 0, checked.stdout + checked.stderr);
     });
   }
+
+  test('a hard link in a later layer to a file of a lower layer: the same tree as umoci unpack, the link sharing the inode', async () => {
+    // tar-stream builds the layers: umoci's repack writes a changed file in full, never such a link,
+    // but other image builders do (issue 9: Parity with umoci)
+    const layout = path.join(work.path, 'xlink-layout');
+    await writeOciLayout(layout, [
+      {
+        name: 'xlink',
+        layers: [
+          [
+            { name: 'usr/', type: 'directory' },
+            { name: 'usr/bin/', type: 'directory' },
+            { name: 'usr/bin/perl', content: 'perl 5\n', mode: 0o755 },
+            { name: 'etc/', type: 'directory' },
+            { name: 'etc/alt', content: 'the old alternative\n' },
+            { name: 'etc/keep', content: 'kept\n', mode: 0o600 },
+          ],
+          [
+            { name: 'usr/bin/perl5.36', type: 'link', linkname: 'usr/bin/perl' },
+            { name: 'etc/alt', type: 'link', linkname: 'usr/bin/perl' },
+            { name: 'opt/', type: 'directory' },
+            { name: 'opt/perl', type: 'link', linkname: 'usr/bin/perl5.36' },
+            { name: 'opt/own', content: 'own\n' },
+          ],
+        ],
+      },
+    ]);
+    const root = `${store}-xlink`;
+    const pulled = await runKeel(['--root', root, 'pull', '-q', `oci:${layout}:xlink`]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const bundle = path.join(work.path, 'bundle-xlink');
+    const unpacked = await runKeel(['--root', root, 'unpack', 'localhost/xlink-layout:xlink', bundle]); // an oci: pull is named localhost/<layout dir>:<ref>
+    assert.equal(unpacked.code, 0, unpacked.stderr);
+    const reference = await referenceTree(layout, 'xlink', path.join(work.path, 'umoci-xlink'));
+    const rootfs = path.join(bundle, 'rootfs');
+    assert.deepEqual(await compareTrees(rootfs, reference, { ignoreRoot: true, names: ['keel', 'umoci'] }), []);
+    const perl = await lstat(path.join(rootfs, 'usr/bin/perl'));
+    for (const p of ['usr/bin/perl5.36', 'etc/alt', 'opt/perl']) {
+      assert.equal((await lstat(path.join(rootfs, p))).ino, perl.ino, `${p} shares the inode of usr/bin/perl, as in umoci's tree`);
+      assert.equal((await lstat(path.join(reference, p))).ino, (await lstat(path.join(reference, 'usr/bin/perl'))).ino, `umoci: ${p}`);
+    }
+    assert.equal(perl.nlink, 4);
+    const checked = await runKeel(['--root', root, 'check']);
+    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+  });
 
   test('a second pull of a stored image downloads nothing and prints the same digest', async () => {
     const ref = `${registry.host}/${FIXTURE_REPO}:single`;

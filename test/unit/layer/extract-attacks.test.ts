@@ -78,25 +78,35 @@ describe('extractLayer refuses or confines hostile layers', () => {
   });
 
   test('hardlink to /etc/shadow outside root', T, async () => {
-    const cases = [
-      '/etc/shadow',
+    const refused = [
       '../outside/tripwire',
-      `${sb.outside}/tripwire`,
-      'sl/tripwire', // through a symlink to the host dir
       'sl', // a symlink is not a regular file
       'd', // nor is a directory
-      'missing',
       '.wh.marker',
     ];
-    for (const linkname of cases) {
-      const dir = await sb.newDir('hl');
-      const tar = await packTar([
+    // clean paths with nothing in this layer: recorded for stacking, resolved
+    // inside the rootfs there (cross-layer-links.test.ts), never created here
+    const recorded = [
+      ['/etc/shadow', 'etc/shadow'],
+      [`${sb.outside}/tripwire`, `${sb.outside.slice(1)}/tripwire`],
+      ['sl/tripwire', 'sl/tripwire'],
+      ['missing', 'missing'],
+    ];
+    const layer = (linkname: string): Promise<Buffer> =>
+      packTar([
         { name: 'sl', type: 'symlink', linkname: sb.outside },
         { name: 'd', type: 'directory' },
         { name: '.wh.marker', data: '' },
         { name: 'h', type: 'link', linkname },
       ]);
-      await rejectsWith(extractTar(tar, dir), 'E_LAYER_LINK');
+    for (const linkname of refused) {
+      await rejectsWith(extractTar(await layer(linkname), await sb.newDir('hl')), 'E_LAYER_LINK');
+    }
+    for (const [linkname, target] of recorded) {
+      const dir = await sb.newDir('hl');
+      const stats = await extractTar(await layer(linkname as string), dir);
+      assert.deepEqual(stats.externalLinks, [{ path: 'h', target }]);
+      assert.equal(await lstat(path.join(dir, 'h')).catch(() => null), null, 'the link is not created in the layer tree');
     }
     const st = await stat(path.join(sb.outside, 'tripwire'));
     assert.equal(st.nlink, 1, 'the host tripwire gained a link');

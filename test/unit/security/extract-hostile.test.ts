@@ -329,7 +329,7 @@ describe('hostile layer trees: links, replacement, symlink chains', () => {
     assert.equal((await lstat(path.join(dir, 'bin/sg'))).mode & 0o7777, 0o2755);
   });
 
-  test('device nodes are never created, even under a name a later hardlink uses', T, async () => {
+  test('device nodes are never created, even under a name a later hardlink uses (not left to a lower layer either)', T, async () => {
     const tar = Buffer.concat([rawHeader({ name: 'dev/kmem', typeflag: '3' }), rawHeader({ name: 'k', typeflag: '1', linkname: 'dev/kmem' }), END]);
     await rejectsWith(extractTar(tar, await sb.newDir('dev-link')), 'E_LAYER_LINK');
   });

@@ -31,3 +31,21 @@ it('reads format 1 and a record without format (written before the field); refus
     if (r.state === 'invalid') assert.match(r.why, /record format .* is not one this keel reads/);
   }
 });
+
+it('reads externalLinks as a list of {path, target}; a record without it has none; anything else is invalid', async () => {
+  const links = [{ path: 'usr/bin/perl5.36', target: 'usr/bin/perl' }];
+  for (const [name, record, state] of [
+    ['links.json', { ...base, externalLinks: links }, 'ok'],
+    ['nolinks.json', base, 'ok'],
+    ['links-obj.json', { ...base, externalLinks: { path: 'a', target: 'b' } }, 'invalid'],
+    ['links-num.json', { ...base, externalLinks: [{ path: 'a', target: 1 }] }, 'invalid'],
+    ['links-str.json', { ...base, externalLinks: ['a'] }, 'invalid'],
+    ['links-null.json', { ...base, externalLinks: [null] }, 'invalid'],
+  ] as const) {
+    await writeFile(join(dir, name), JSON.stringify(record));
+    const r = await readLayerRecord(join(dir, name));
+    assert.equal(r.state, state, name);
+    if (r.state === 'invalid') assert.match(r.why, /externalLinks/);
+    if (r.state === 'ok') assert.deepEqual(r.record.externalLinks, name === 'links.json' ? links : undefined);
+  }
+});
