@@ -106,14 +106,17 @@ test('validate --json gives every problem with file, line, column, key and hint'
   assert.deepEqual((JSON.parse(good.stdout) as { containers: Array<{ name: string }> }).containers.map((c) => c.name), ['etcd']);
 });
 
-test('completion bash prints a script bash accepts; another shell is E_USAGE', async () => {
+test('completion bash prints a script bash accepts, fish one for fish; another shell is E_USAGE', async () => {
   const r = await runKeel(['completion', 'bash']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /complete -F _keel keel/);
   await execFile('bash', ['-n', '-c', r.stdout]);
+  const other = await runKeel(['completion', 'tcsh']);
+  assert.equal(other.code, 64);
+  assert.match(other.stderr, /keel completes in: bash, fish \[E_USAGE\]/);
   const fish = await runKeel(['completion', 'fish']);
-  assert.equal(fish.code, 64);
-  assert.match(fish.stderr, /\[E_USAGE\]/);
+  assert.equal(fish.code, 0, fish.stderr);
+  assert.match(fish.stdout, /^complete -c keel -f$/m);
 });
 
 test('prune and rmi on a --root that holds no store say so (E_STORE_NOT_FOUND, 66) and create nothing', async () => {

@@ -141,6 +141,8 @@ it('man keel, man 5 keel-manifest and man 5 keel.yaml work; bash completes keel 
   assert.match(config, /registries\.KEY\.mirrors/);
   const words = await ok(sh("bash -c 'source /usr/share/bash-completion/completions/keel; COMP_WORDS=(keel sta); COMP_CWORD=1; _keel; echo ${COMPREPLY[@]}'"), 'bash completion');
   assert.equal(words.trim(), 'status');
+  const fish = await ok(sh('fish --no-config -c "source /usr/share/fish/vendor_completions.d/keel.fish; complete -C \'keel sta\'"'), 'fish completion');
+  assert.match(fish, /^status\t/);
 });
 
 it('keel runs on the bundled Node 24, never on a node from PATH', async () => {

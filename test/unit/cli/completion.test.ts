@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ARGUMENTS, bashCompletion } from '../../../src/cli/completion.ts';
+import { ARGUMENTS, bashCompletion, fishCompletion } from '../../../src/cli/completion.ts';
 import type { Command } from '../../../src/cli/command.ts';
 import { COMMANDS, GLOBAL_OPTIONS } from '../../../src/cli/main.ts';
 
@@ -83,5 +83,33 @@ describe('bash completion', () => {
 
   it('offers nothing after -- (the command inside the container)', async () => {
     assert.deepEqual(await complete('keel exec etcd -- '), []);
+  });
+});
+
+describe('fish completion', () => {
+  let fishScript: string;
+  before(async () => {
+    fishScript = path.join(dir, 'keel.fish');
+    const summaries = Object.fromEntries(COMMANDS.map((c) => [c.name, c.summary]));
+    await writeFile(fishScript, fishCompletion({ version: 'test', commands, globalOptions: GLOBAL_OPTIONS, defaultRoot: path.join(dir, 'default-root'), summaries }));
+  });
+
+  /** What fish offers for `line` (complete -C), first column only. */
+  async function fishComplete(line: string): Promise<string[]> {
+    const { stdout } = await run('fish', ['--no-config', '-c', `source ${fishScript}; complete -C ${JSON.stringify(line)}`], { cwd: dir });
+    return stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0] as string).sort();
+  }
+
+  it('the script is valid fish', async () => {
+    await run('fish', ['--no-execute', fishScript]);
+  });
+
+  it('commands with their --help summaries, options, containers from --root', async () => {
+    const { stdout } = await run('fish', ['--no-config', '-c', `source ${fishScript}; complete -C "keel sta"`]);
+    assert.equal(stdout.trim(), 'status\tshow the system containers and their units');
+    assert.deepEqual(await fishComplete('keel update --re'), ['--retry-failed']);
+    assert.deepEqual(await fishComplete('keel status '), ['etcd', 'flannel']);
+    assert.deepEqual(await fishComplete(`keel --root ${path.join(dir, 'other')} logs `), ['kubelet']);
+    assert.deepEqual(await fishComplete(`keel exec --root=${path.join(dir, 'other')} k`), ['kubelet']);
   });
 });
