@@ -42,7 +42,8 @@ export async function enqueueStart(client: SystemdClient, unit: string, kind: 's
   else if (s.activeState !== 'active') await client.startUnit(slice);
   // keel's own starts are deliberate, not a crash loop: reset the failed state and the start
   // rate counter, or a few updates and rollbacks within StartLimitIntervalSec= (10 s) hit
-  // start-limit-hit and leave the container down.
+  // start-limit-hit and leave the container down. The reset also zeroes NRestarts: callers
+  // watch for restarts from 0.
   await resetFailed(client, unit);
   return client.enqueue(kind, unit);
 }

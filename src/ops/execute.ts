@@ -234,8 +234,8 @@ async function queueJobs(ctx: ExecuteContext, list: readonly Prepared[]): Promis
     }
     await flush();
     try {
-      const before = (await ctx.client.getUnitState(p.spec.unit)).nRestarts;
-      out.push({ p, job: await enqueueStart(ctx.client, p.spec.unit, kind), restartsBefore: before });
+      // enqueueStart resets the unit's failed state, which zeroes NRestarts: count from 0.
+      out.push({ p, job: await enqueueStart(ctx.client, p.spec.unit, kind), restartsBefore: 0 });
     } catch (err) {
       out.push({ p, error: err });
     }
@@ -365,7 +365,7 @@ async function switchAndRestart(ctx: ExecuteContext, spec: ContainerSpec, slot: 
   await prepareRootfs(bundle);
   const st = await ctx.client.getUnitState(spec.unit);
   if (st.loadState === 'not-found') return { job: await enqueueCreate(ctx.client, spec.unit, containerUnitProperties(ctx, spec)), restartsBefore: 0 };
-  return { job: await enqueueStart(ctx.client, spec.unit, 'restart'), restartsBefore: st.nRestarts };
+  return { job: await enqueueStart(ctx.client, spec.unit, 'restart'), restartsBefore: 0 }; // the reset zeroes NRestarts
 }
 
 async function journalNote(unit: string, message: string): Promise<void> {
@@ -390,7 +390,7 @@ async function updateOne(ctx: ExecuteContext, a: PlannedAction): Promise<Outcome
   }
   await writeAppliedRecord(p.record, ctx.recordDir);
   const st = await ctx.client.getUnitState(spec.unit);
-  const restartsBefore = st.loadState === 'not-found' ? 0 : st.nRestarts;
+  const restartsBefore = 0; // a new unit, or enqueueStart's reset, starts NRestarts at 0
   const job = st.loadState === 'not-found' ? await enqueueCreate(ctx.client, spec.unit, p.props) : await enqueueStart(ctx.client, spec.unit, 'restart');
   try {
     await healthGate(ctx.client, spec, job.done, restartsBefore, { windowMs: ctx.windowMs ?? 5000, runc: ctx.runc, runcRoot: ctx.runcRoot, signal: ctx.signal, log: ctx.log });

@@ -8,7 +8,15 @@ import { isDigest, type Digest } from '../oci/digest.ts';
 import { readRegularFile } from './regular-file.ts';
 
 /** The format of the records this keel writes; a record without `format` is format 1. */
-export const LAYER_RECORD_FORMAT = 1;
+export const LAYER_RECORD_FORMAT = 2;
+/**
+ * The format a record is written in: 2 when it has externalLinks (a keel that
+ * reads only format 1 would build trees without those links, so it must not
+ * take the record as complete), else 1, which every keel since formats reads.
+ */
+export function layerRecordFormat(externalLinks: number): number {
+  return externalLinks > 0 ? 2 : 1;
+}
 
 export interface LayerRecord {
   /** LAYER_RECORD_FORMAT (absent in records written before it was recorded: format 1). */
@@ -58,8 +66,8 @@ export async function readLayerRecord(path: string): Promise<RecordRead> {
     return { state: 'invalid', why: 'not valid JSON' };
   }
   if (typeof v !== 'object' || v === null) return { state: 'invalid', why: 'not a JSON object' };
-  if (v.format !== undefined && v.format !== LAYER_RECORD_FORMAT) {
-    return { state: 'invalid', why: `record format ${JSON.stringify(v.format)} is not one this keel reads (${LAYER_RECORD_FORMAT})` };
+  if (v.format !== undefined && (typeof v.format !== 'number' || !Number.isInteger(v.format) || v.format < 1 || v.format > LAYER_RECORD_FORMAT)) {
+    return { state: 'invalid', why: `record format ${JSON.stringify(v.format)} is not one this keel reads (1 to ${LAYER_RECORD_FORMAT})` };
   }
   if (!isDigest(v.diffId) || !isDigest(v.digest) || !isDigest(v.treeDigest)) return { state: 'invalid', why: 'diffId, digest or treeDigest is missing or malformed' };
   if (typeof v.mediaType !== 'string' || typeof v.entries !== 'number' || typeof v.size !== 'number') {

@@ -13,7 +13,7 @@
 // path derived from a digest goes through parseDigest first; index.json and
 // oci-layout are created with link(2) so two creators cannot clobber each other.
 
-import { chmod, link, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import { MediaType } from '../oci/media-types.ts';
@@ -47,11 +47,21 @@ function notStore(root: string, why: string): KeelError {
   });
 }
 
-/** Creates `path` with `data` unless it exists (link(2) of a complete temp file: never half-written). */
+/**
+ * Creates `path` with `data` unless it exists: link(2) of a complete temp file
+ * whose data is on disk first (a power cut cannot leave an empty file), never
+ * half-written nor clobbered; the caller syncs the directory.
+ */
 async function createIfAbsent(layout: Layout, path: string, data: string): Promise<void> {
   const tmp = layout.tmpPath('init');
   try {
-    await writeFile(tmp, data, { flag: 'wx', mode: 0o644 });
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await link(tmp, path);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw fsError(`creating ${path}`, err);
@@ -160,7 +170,11 @@ export async function openLayout(root: string, create: boolean, readOnly = false
     if (readOnly) return layout;
     await ensureDirs(layout);
     await createIfAbsent(layout, layout.index, `${JSON.stringify(EMPTY_INDEX)}\n`);
-    if (format === undefined) await createIfAbsent(layout, layout.storeFormat, `${JSON.stringify({ format: STORE_FORMAT })}\n`);
+    if (format === undefined) {
+      await rm(layout.storeFormat, { force: true }); // absent, or empty (cut short): written afresh
+      await createIfAbsent(layout, layout.storeFormat, `${JSON.stringify({ format: STORE_FORMAT })}\n`);
+      await fsyncDir(root);
+    }
   }
   await cleanLeftovers(layout);
   return layout;
@@ -175,6 +189,8 @@ async function readStoreFormat(layout: Layout): Promise<number | undefined> {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw fsError(`reading ${layout.storeFormat}`, err);
   }
+  // Empty: a file cut short before its data reached the disk (by an older keel): as if absent.
+  if (text.trim() === '') return undefined;
   let format: unknown;
   try {
     format = (JSON.parse(text) as { format?: unknown }).format;

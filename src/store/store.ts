@@ -22,7 +22,7 @@ import { fingerprintTree } from './fingerprint.ts';
 import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
 import { syncFilesystem } from '../util/durable.ts';
 import { openLayout, type Layout } from './layout.ts';
-import { LAYER_RECORD_FORMAT, readLayerRecord, type LayerRecord } from './layer-record.ts';
+import { layerRecordFormat, readLayerRecord, type LayerRecord } from './layer-record.ts';
 import { openRegularFile } from './regular-file.ts';
 import { StoreLocks } from './lock.ts';
 import type { StoreProblem } from './problem.ts';
@@ -369,7 +369,7 @@ export class Store {
         }
         await fsyncDir(dirname(target));
         const full: LayerRecord = {
-          format: LAYER_RECORD_FORMAT, diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString(),
+          format: layerRecordFormat(record.externalLinks?.length ?? 0), diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString(),
           ...(record.implicitDirs && record.implicitDirs.length > 0 ? { implicitDirs: [...record.implicitDirs] } : {}),
           ...(record.externalLinks && record.externalLinks.length > 0 ? { externalLinks: record.externalLinks.map((l) => ({ path: l.path, target: l.target })) } : {}),
         };

@@ -19,6 +19,8 @@ const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER = 'org.freedesktop.systemd1.Manager';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
+/** How many StartTransientUnit calls are on the bus at once (dbus-daemon's max_replies_per_connection is 128). */
+const CREATE_WINDOW = 64;
 const JOB_REMOVED_MATCH = `type='signal',sender='${SYSTEMD}',path='${MANAGER_PATH}',interface='${MANAGER}',member='JobRemoved'`;
 /** How many JobRemoved results nobody waits for (yet) are remembered. */
 const FINISHED_JOBS_KEPT = 512;
@@ -233,9 +235,15 @@ export class SystemdClient {
     await this.#subscribe();
     const mark = this.#seq;
     const started = performance.now();
-    // No await in this loop: every call is on the socket before the first reply is read.
-    const sent = items.map((it) => this.#manager('StartTransientUnit', `starting ${it.service}`, 'ssa(sv)a(sa(sv))',
-      [it.slice, mode, this.#encode(it.sliceProperties), [[it.service, this.#encode(it.properties)]]], it.service));
+    // Sent in windows of CREATE_WINDOW calls, without awaiting inside a window (the bus daemon
+    // allows a connection 128 pending replies by default): in order, and systemd reads them in order.
+    const sent: Array<Promise<unknown>> = [];
+    for (let i = 0; i < items.length; i += CREATE_WINDOW) {
+      const window = items.slice(i, i + CREATE_WINDOW).map((it) => this.#manager('StartTransientUnit', `starting ${it.service}`, 'ssa(sv)a(sa(sv))',
+        [it.slice, mode, this.#encode(it.sliceProperties), [[it.service, this.#encode(it.properties)]]], it.service));
+      sent.push(...window);
+      await Promise.allSettled(window);
+    }
     return Promise.allSettled(items.map(async (it, i) => {
       await sent[i];
       return this.#indirectJob(it.service, 'starting', mark, started, options.jobTimeoutMs);

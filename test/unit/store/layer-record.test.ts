@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { LAYER_RECORD_FORMAT, readLayerRecord } from '../../../src/store/layer-record.ts';
+import { LAYER_RECORD_FORMAT, layerRecordFormat, readLayerRecord } from '../../../src/store/layer-record.ts';
 
 let dir: string;
 before(async () => {
@@ -17,12 +17,15 @@ after(async () => rm(dir, { recursive: true, force: true }));
 const D = `sha256:${'a'.repeat(64)}`;
 const base = { diffId: D, digest: D, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', entries: 3, size: 10, treeDigest: D, committed: '2026-12-02T00:00:00.000Z' };
 
-it('reads format 1 and a record without format (written before the field); refuses another format', async () => {
-  assert.equal(LAYER_RECORD_FORMAT, 1);
+it('reads formats 1 and 2 and a record without format (written before the field); refuses another format', async () => {
+  assert.equal(LAYER_RECORD_FORMAT, 2);
+  assert.equal(layerRecordFormat(0), 1, 'a record without external links stays readable by a keel of format 1');
+  assert.equal(layerRecordFormat(3), 2, 'one with external links is not: that keel would build trees without them');
   for (const [name, record, state] of [
     ['v1.json', { ...base, format: 1 }, 'ok'],
     ['old.json', base, 'ok'],
-    ['v2.json', { ...base, format: 2 }, 'invalid'],
+    ['v2.json', { ...base, format: 2 }, 'ok'],
+    ['v3.json', { ...base, format: 3 }, 'invalid'],
     ['bad.json', { ...base, format: '1' }, 'invalid'],
   ] as const) {
     await writeFile(join(dir, name), JSON.stringify(record));

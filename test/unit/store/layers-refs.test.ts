@@ -186,6 +186,11 @@ describe('Store.open', () => {
     await assert.rejects(stat(join(root, 'keel-store.json')), 'a reading open changes nothing');
     await Store.open(root);
     assert.deepEqual(JSON.parse(await readFile(join(root, 'keel-store.json'), 'utf8')), { format: 1 });
+    // Cut short by a power cut before its data reached the disk: read as absent, written afresh.
+    await writeFile(join(root, 'keel-store.json'), '');
+    await Store.open(root, { readOnly: true });
+    await Store.open(root);
+    assert.deepEqual(JSON.parse(await readFile(join(root, 'keel-store.json'), 'utf8')), { format: 1 });
   });
 
   it('a store of a newer format is refused with E_STORE_VERSION, read or write, and left untouched', async () => {
