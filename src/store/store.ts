@@ -28,6 +28,7 @@ import { StoreLocks } from './lock.ts';
 import type { StoreProblem } from './problem.ts';
 import { pruneStore, type PruneResult } from './prune.ts';
 import { descriptorEntry, entryDescriptor, entryName, readIndex, validateRefName, writeIndex } from './refs.ts';
+import { hashFile } from './scan.ts';
 
 
 export interface StoreOpenOptions {
@@ -302,9 +303,10 @@ export class Store {
   }
 
   /**
-   * Removes a blob `check` found not to hash to its name, under the blob's
-   * lock (a writer never replaces an existing blob, so what was hashed is what
-   * is removed): moved into tmp/ in one rename, then deleted. From then on the
+   * Removes a blob `check` found not to hash to its name: under the blob's
+   * lock it is hashed again (another check may have removed it and a pull
+   * written a good one meanwhile) and, still damaged, moved into tmp/ in one
+   * rename, then deleted. From then on the
    * blob is absent, so nothing new reads it and `keel pull` of an image that
    * needs it fetches it again. Returns whether it removed it.
    */
@@ -313,6 +315,7 @@ export class Store {
     return this.withBlobLock(d, async () => {
       if (!(await this.hasBlob(d))) return false;
       const path = this.blobPath(d);
+      if ((await hashFile(path, digestAlgorithm(d))) === d) return false;
       try {
         const trash = this.#layout.tmpPath('damaged-blob');
         await rename(path, trash);
