@@ -76,31 +76,11 @@ export function parseDocuments(text: string, file: string, options: LoadOptions 
     problems.push({ file, ...pos(raw.offset), path: raw.path, message: raw.message, hint: raw.hint });
   };
   const builtin = builtinLookup(options.builtins);
-  const parsed = parseAllDocuments(text, {
-    lineCounter: lines,
-    uniqueKeys: true,
-    version: '1.2',
-    schema: 'core',
-    merge: false,
-    resolveKnownTags: false,
-    prettyErrors: false,
-    strict: true,
-  });
+  const parsed = parseAllDocuments(text, yamlOptions(lines));
   for (const doc of parsed) {
-    const fatal = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY');
-    // yaml's recovery after a syntax error yields a cascade of follow-on errors: report the first.
-    const shown = [...doc.errors.filter((e) => e.code === 'DUPLICATE_KEY'), ...fatal.slice(0, 1), ...doc.warnings];
-    for (const e of shown.sort((a, b) => a.pos[0] - b.pos[0])) {
-      const dup = e.code === 'DUPLICATE_KEY';
-      push({
-        offset: e.pos[0],
-        path: '',
-        message: dup ? 'duplicate key in a mapping' : `YAML: ${e.message.split('\n')[0] ?? e.message}`,
-        hint: dup ? 'each key may appear once; remove one of them' : undefined,
-      });
-    }
+    const unusable = reportYamlErrors(doc, push);
     const contents = doc.contents;
-    if (fatal.length > 0 || doc.warnings.length > 0) {
+    if (unusable) {
       // Still record the name, so other documents referring to it do not fail too.
       const name = isMap(contents) ? contents.items.find((p) => isScalar(p.key) && p.key.value === 'name')?.value : undefined;
       if (isScalar(name) && typeof name.value === 'string' && NAME.test(name.value)) {
@@ -131,6 +111,31 @@ export function parseDocuments(text: string, file: string, options: LoadOptions 
  * (brackets in strings count too), which only errs towards refusing.
  * Returns the offset of the first bracket over the limit.
  */
+/** The YAML dialect of manifests and keel.yaml: 1.2 core schema, unique keys, no merge keys, no tags. */
+export function yamlOptions(lineCounter: LineCounter): Parameters<typeof parseAllDocuments>[1] {
+  return { lineCounter, uniqueKeys: true, version: '1.2', schema: 'core', merge: false, resolveKnownTags: false, prettyErrors: false, strict: true };
+}
+
+/**
+ * Reports a document's YAML errors and warnings: every duplicate key, and of
+ * the syntax errors only the first (yaml's recovery yields a cascade of
+ * follow-on errors). True when the document cannot be used.
+ */
+export function reportYamlErrors(doc: Document.Parsed, push: (raw: RawProblem) => void): boolean {
+  const fatal = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY');
+  const shown = [...doc.errors.filter((e) => e.code === 'DUPLICATE_KEY'), ...fatal.slice(0, 1), ...doc.warnings];
+  for (const e of shown.sort((a, b) => a.pos[0] - b.pos[0])) {
+    const dup = e.code === 'DUPLICATE_KEY';
+    push({
+      offset: e.pos[0],
+      path: '',
+      message: dup ? 'duplicate key in a mapping' : `YAML: ${e.message.split('\n')[0] ?? e.message}`,
+      hint: dup ? 'each key may appear once; remove one of them' : undefined,
+    });
+  }
+  return fatal.length > 0 || doc.warnings.length > 0;
+}
+
 export function tooDeep(text: string): number | undefined {
   let depth = 0;
   for (let i = 0; i < text.length; i++) {

@@ -9,7 +9,7 @@
 import { Document, LineCounter, isScalar, parseAllDocuments } from 'yaml';
 import { MAX_ALIAS_COUNT, MAX_FLOW_DEPTH, MAX_NODES_PER_DOCUMENT } from './constants.ts';
 import type { ObjectType } from './field-types.ts';
-import { aliasesWithinCap, firstAlias, tooDeep } from './parse-text.ts';
+import { aliasesWithinCap, firstAlias, reportYamlErrors, tooDeep, yamlOptions } from './parse-text.ts';
 import type { ManifestProblem } from './problem.ts';
 import { INVALID, walk, type RawProblem, type WalkContext } from './walk.ts';
 
@@ -53,32 +53,12 @@ export function validateYamlDocument(text: string, file: string, type: ObjectTyp
     const p = lines.linePos(Math.max(0, Math.min(raw.offset, text.length)));
     problems.push({ file, line: p.line, column: p.col, path: raw.path, message: raw.message, hint: raw.hint });
   };
-  const docs = parseAllDocuments(text, {
-    lineCounter: lines,
-    uniqueKeys: true,
-    version: '1.2',
-    schema: 'core',
-    merge: false,
-    resolveKnownTags: false,
-    prettyErrors: false,
-    strict: true,
-  });
+  const docs = parseAllDocuments(text, yamlOptions(lines));
   const all = Array.isArray(docs) ? docs : [];
   const doc = all[0];
   if (doc === undefined) return { value: null, problems };
   for (const extra of all.slice(1)) push({ offset: (extra.contents?.range ?? extra.range)[0], path: '', message: 'a second YAML document: this file holds one', hint: 'remove the --- and what follows, or merge it into the first document' });
-  const fatal = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY');
-  const shown = [...doc.errors.filter((e) => e.code === 'DUPLICATE_KEY'), ...fatal.slice(0, 1), ...doc.warnings];
-  for (const e of shown.sort((a, b) => a.pos[0] - b.pos[0])) {
-    const dup = e.code === 'DUPLICATE_KEY';
-    push({
-      offset: e.pos[0],
-      path: '',
-      message: dup ? 'duplicate key in a mapping' : `YAML: ${e.message.split('\n')[0] ?? e.message}`,
-      hint: dup ? 'each key may appear once; remove one of them' : undefined,
-    });
-  }
-  if (fatal.length > 0 || doc.warnings.length > 0) return { value: undefined, problems };
+  if (reportYamlErrors(doc, push)) return { value: undefined, problems };
   const contents = doc.contents;
   if (contents === null || (isScalar(contents) && contents.value === null)) return { value: problems.length > 0 ? undefined : null, problems };
   const start = (contents.range ?? [0])[0];
