@@ -1,12 +1,10 @@
 // `keel pull`: resolve a reference at its source, choose the platform, and make
 // the store hold the manifest, the config, every layer blob and every layer
 // extracted. Each layer is downloaded once and flows, in one pass, both into
-// the blob store and through the extractor; it counts as present only when the
-// stream ended, the blob's digest matched, and the extracted tree's diff_id
-// matched. Layers are fetched in parallel (inflating runs on libuv's pool).
+// the blob store and through the extractor (Store.ingestLayer decides and does
+// that; pull only asks for each layer). Layers are fetched in parallel.
 
 import { availableParallelism } from 'node:os';
-import { buffer } from 'node:stream/consumers';
 import { KeelError } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
 import { layerCompression } from '../oci/media-types.ts';
@@ -14,12 +12,9 @@ import { parseImageConfig, parseManifestDocument } from '../oci/parse.ts';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
 import { parseReference, storeName } from '../oci/reference.ts';
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../oci/types.ts';
-import { VerifyStream } from '../oci/verify.ts';
 import type { Store } from '../store/index.ts';
 import { openSource, type ImageSource, type SourceOptions } from '../transport/index.ts';
 import { mapLimit } from '../util/pool.ts';
-import { tee } from '../util/tee.ts';
-import { extractLayer, type LayerStats } from '../layer/index.ts';
 import { MAX_MANIFEST_BYTES } from './stored-image.ts';
 
 export interface LayerPlan {
@@ -158,7 +153,17 @@ async function pullFrom(store: Store, source: ImageSource, name: string, options
     concurrency,
     async (layer, i, signal) => {
       const plan = plans[i] as LayerPlan;
-      if (!plan.cached) await ensureLayer(store, source, layer, plan.diffId, signal, options.observer, name);
+      if (!plan.cached) {
+        const onProgress = (bytes: number): void => options.observer?.layerProgress?.(layer.digest, bytes);
+        const { extracted } = await store.ingestLayer({
+          descriptor: layer,
+          diffId: plan.diffId,
+          fetch: () => source.openBlob(layer, { signal, onProgress }),
+          signal,
+        });
+        // Once per extracted layer (a cached layer was reported when it was extracted).
+        if (extracted && extracted.warnings.length > 0) warnLayer(options.observer, layer.digest, `${name}: layer ${layer.digest}: ${extracted.warnings.join('; ')}`);
+      }
       options.observer?.layerDone?.(layer.digest);
     },
     options.signal,
@@ -189,91 +194,16 @@ function checkConfig(name: string, manifest: ImageManifest, config: ImageConfig,
   }
 }
 
-/** Fetches a config-sized blob (capped in memory), storing it as well. */
+/** Fetches a config-sized blob (capped in memory) into the store, then reads it back verified. */
 async function fetchSmallBlob(store: Store, source: ImageSource, descriptor: Descriptor): Promise<Buffer> {
   if (descriptor.size > MAX_MANIFEST_BYTES) {
     throw new KeelError('E_BODY_TOO_LARGE', `blob ${descriptor.digest} is ${descriptor.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit for configs`);
   }
-  // Under the blob's lock, so that concurrent pulls of one image fetch it once.
-  return store.withBlobLock(descriptor.digest, async () => {
-    if (await store.hasBlob(descriptor.digest)) return store.readBlob(descriptor.digest, MAX_MANIFEST_BYTES);
-    const bytes = await buffer(await source.openBlob(descriptor));
-    await store.putBlob(bytes, { digest: descriptor.digest, size: descriptor.size });
-    return bytes;
-  });
+  await store.writeBlob(descriptor, () => source.openBlob(descriptor), { sourceVerifies: true });
+  return store.readBlob(descriptor.digest, MAX_MANIFEST_BYTES);
 }
 
 function warnLayer(observer: PullObserver | undefined, digest: Digest, message: string): void {
   if (observer?.layerWarning) observer.layerWarning(digest, message);
   else process.stderr.write(`keel: warning: ${message}\n`);
-}
-
-/**
- * Makes both the layer's blob and its extracted tree present. Holds the
- * store's per-blob lock so two keel processes never fetch the same layer at
- * once; the second finds it done.
- */
-async function ensureLayer(
-  store: Store,
-  source: ImageSource,
-  layer: Descriptor,
-  diffId: Digest,
-  signal: AbortSignal,
-  observer: PullObserver | undefined,
-  name: string,
-): Promise<void> {
-  await store.withBlobLock(layer.digest, async () => {
-    const haveBlob = await store.hasBlob(layer.digest);
-    const haveLayer = await store.hasLayer(diffId);
-    if (haveBlob && haveLayer) return;
-    const onProgress = (bytes: number): void => observer?.layerProgress?.(layer.digest, bytes);
-
-    if (haveLayer) {
-      await store.writeBlob(layer, await source.openBlob(layer, { signal, onProgress }), { sourceVerifies: true });
-      return;
-    }
-    const compression = layerCompression(layer.mediaType) ?? 'none';
-    const staging = await store.stageLayer();
-    try {
-      let stats: LayerStats;
-      if (haveBlob) {
-        // Re-extract from the stored blob, verifying it again on the way.
-        const verified = store.openBlob(layer.digest).pipe(new VerifyStream({ digest: layer.digest, size: layer.size, what: `stored layer ${layer.digest}` }));
-        stats = await extractLayer(verified, staging.dir, { compression, diffId, signal });
-      } else {
-        // One download feeds both the blob store and the extractor; the first
-        // failure on either side stops the download, so neither keeps going,
-        // and is the one reported: the other side's failure is its consequence
-        // (a full disk under the blob store is not a malformed layer).
-        const stream = await source.openBlob(layer, { signal, onProgress });
-        const [toStore, toExtract] = tee(stream);
-        const writing = store.writeBlob(layer, toStore, { sourceVerifies: true });
-        const extracting = extractLayer(toExtract, staging.dir, { compression, diffId, signal });
-        let firstFailure: { err: unknown } | undefined;
-        const stop = (err: unknown): void => {
-          firstFailure ??= { err };
-          if (!stream.destroyed) stream.destroy(err instanceof Error ? err : new Error(String(err)));
-        };
-        writing.catch(stop);
-        extracting.catch(stop);
-        const [, extracted] = await Promise.allSettled([writing, extracting]);
-        if (firstFailure !== undefined) throw firstFailure.err;
-        if (extracted.status === 'rejected') throw extracted.reason;
-        stats = extracted.value;
-      }
-      await staging.commit(diffId, {
-        digest: layer.digest,
-        mediaType: layer.mediaType,
-        entries: stats.entries,
-        size: stats.uncompressedBytes,
-        implicitDirs: stats.implicitDirs,
-        externalLinks: stats.externalLinks,
-      });
-      // Once per extracted layer (a cached layer was reported when it was extracted).
-      if (stats.warnings.length > 0) warnLayer(observer, layer.digest, `${name}: layer ${layer.digest}: ${stats.warnings.join('; ')}`);
-    } catch (err) {
-      await staging.abort();
-      throw err;
-    }
-  });
 }

@@ -35,10 +35,12 @@
 // Waits poll with exponential backoff and jitter (10 ms .. 500 ms); after the
 // timeout they fail with E_STORE_LOCKED naming the holder's pid. Locks are
 // released when `fn` settles, and on process exit (synchronously); kill -9 is
-// covered by staleness. Within one async context, re-taking a lock already
-// held is a no-op (AsyncLocalStorage), so `withBlobLock` around `writeBlob`
-// does not deadlock; other async contexts of the same process wait like any
-// other process would.
+// covered by staleness. Locks are not re-entrant: taking a mutex the current
+// async context already holds (tracked with AsyncLocalStorage) is an
+// E_INTERNAL error instead of a deadlock; the store never nests one lock in
+// itself (ingest -> blob, ingest -> layer is the only nesting). The shared lock
+// may be taken again inside itself or inside the exclusive lock (a no-op).
+// Other async contexts of the same process wait like any other process would.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
@@ -143,7 +145,7 @@ export class StoreLocks {
 
   /** Runs fn holding the mutex `name` (a safe file name). */
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    if (this.holds(name)) return fn();
+    if (this.holds(name)) throw new KeelError('E_INTERNAL', `store lock ${name} was taken again by its holder (locks are not re-entrant)`);
     const path = join(this.dir, name);
     await this.#acquire(path, name, new Backoff(this.timeoutMs), true);
     try {

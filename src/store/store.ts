@@ -19,6 +19,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { streamBlobIntoStore } from './blob-write.ts';
 import { checkStore, type CheckOptions } from './check.ts';
 import { fingerprintTree } from './fingerprint.ts';
+import { ingestLayer, type IngestResult, type LayerIngest } from './ingest.ts';
 import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
 import { syncFilesystem } from '../util/durable.ts';
 import { openLayout, type Layout } from './layout.ts';
@@ -74,6 +75,9 @@ export interface LayerStaging {
   abort(): Promise<void>;
 }
 
+/** A blob's bytes: a stream, or a function that opens one (called only if the blob is missing). */
+export type BlobSource = Readable | (() => Promise<Readable>);
+
 export interface ExpectedBlob {
   readonly digest: Digest;
   readonly size?: number | undefined;
@@ -98,7 +102,7 @@ async function isDir(path: string): Promise<boolean> {
   }
 }
 
-function lockNameOf(kind: 'blob' | 'layer', digest: Digest): string {
+function lockNameOf(kind: 'blob' | 'layer' | 'ingest', digest: Digest): string {
   return `${kind}-${digestAlgorithm(digest)}-${digestHex(digest)}`;
 }
 
@@ -107,7 +111,7 @@ export class Store {
   readonly root: string;
   readonly #layout: Layout;
   readonly #locks: StoreLocks;
-  readonly #inflight = new Map<string, Promise<void>>();
+  readonly #inflight = new Map<string, Promise<unknown>>();
 
   private constructor(layout: Layout, lockTimeoutMs: number) {
     this.root = layout.root;
@@ -138,48 +142,72 @@ export class Store {
 
   /**
    * Stores the blob streamed by `source`, verified against `expected`.
-   * Idempotent: if the blob exists, `source` is destroyed unread. Concurrent
-   * calls for one digest in this process share one write (later callers wait
-   * and destroy their source; if the first write fails they write from their
-   * own source); across processes the per-blob lock serialises writers.
+   * Idempotent: if the blob exists, `source` is destroyed unread (or, given as
+   * a function, never opened: it is called under the blob's lock, only when
+   * the blob is missing). Concurrent calls for one digest in this process
+   * share one write (later callers wait and drop their source; if the first
+   * write fails they write from their own); across processes the per-blob lock
+   * serialises writers.
    */
-  async writeBlob(expected: ExpectedBlob, source: Readable, options: WriteBlobOptions = {}): Promise<void> {
+  async writeBlob(expected: ExpectedBlob, source: BlobSource, options: WriteBlobOptions = {}): Promise<void> {
     const digest = parseDigest(expected.digest);
-    const lockName = lockNameOf('blob', digest);
-    if (!this.#locks.holds(lockName)) {
-      let pending = this.#inflight.get(digest);
-      while (pending !== undefined) {
-        try {
-          await pending;
-          source.destroy();
-          return;
-        } catch {
-          // the first writer failed: write from our own source (unless yet another writer took over)
-        }
-        const next = this.#inflight.get(digest);
-        pending = next === pending ? undefined : next;
+    const drop = (): void => {
+      if (typeof source !== 'function') source.destroy();
+    };
+    await this.#once(`blob ${digest}`, drop, () =>
+      this.withBlobLock(digest, async () => {
+        if (await this.hasBlob(digest)) return drop();
+        await mkdir(dirname(this.blobPath(digest)), { recursive: true }).catch((err: unknown) => {
+          drop();
+          throw fsError('creating the blob directory', err);
+        });
+        const stream = typeof source === 'function' ? await source() : source;
+        await streamBlobIntoStore(this.#layout, { digest, size: expected.size }, stream, options.sourceVerifies === true);
+      }),
+    );
+  }
+
+  /**
+   * Makes a layer present: its blob and its extracted tree (src/store/ingest.ts
+   * has the decision). Idempotent; resolving means both are stored, durable
+   * and recorded. One ingestion of a layer at a time: concurrent calls in this
+   * process share one, other processes wait for the layer's ingest lock and
+   * then find it present.
+   */
+  async ingestLayer(request: LayerIngest): Promise<IngestResult> {
+    const digest = parseDigest(request.descriptor.digest);
+    return this.#once(`ingest ${digest}`, (): IngestResult => ({ fetched: false }), () =>
+      this.#locks.withLock(lockNameOf('ingest', digest), () => ingestLayer(this, request)),
+    );
+  }
+
+  /**
+   * Runs `work` unless a call with the same key is running in this process:
+   * then waits for it and returns `joined()` if it succeeded, or runs `work`
+   * itself if it failed (unless yet another caller took over meanwhile).
+   */
+  async #once<T>(key: string, joined: () => T, work: () => Promise<T>): Promise<T> {
+    let pending = this.#inflight.get(key);
+    while (pending !== undefined) {
+      try {
+        await pending;
+        return joined();
+      } catch {
+        // the first caller failed: try ourselves
       }
+      const next = this.#inflight.get(key);
+      pending = next === pending ? undefined : next;
     }
-    const write = this.withBlobLock(digest, async () => {
-      if (await this.hasBlob(digest)) {
-        source.destroy();
-        return;
-      }
-      await mkdir(dirname(this.blobPath(digest)), { recursive: true }).catch((err: unknown) => {
-        throw fsError('creating the blob directory', err);
-      });
-      await streamBlobIntoStore(this.#layout, { digest, size: expected.size }, source, options.sourceVerifies === true);
-    });
-    if (this.#locks.holds(lockName)) return write;
-    this.#inflight.set(digest, write);
+    const mine = work();
+    this.#inflight.set(key, mine);
     try {
-      await write;
+      return await mine;
     } finally {
-      if (this.#inflight.get(digest) === write) this.#inflight.delete(digest);
+      if (this.#inflight.get(key) === mine) this.#inflight.delete(key);
     }
   }
 
-  /** Runs `fn` holding the cross-process lock of one blob (re-entrant within fn). */
+  /** Runs `fn` holding the cross-process lock of one blob (not re-entrant: writeBlob takes it too). */
   withBlobLock<T>(digest: Digest, fn: () => Promise<T>): Promise<T> {
     return this.#locks.withLock(lockNameOf('blob', parseDigest(digest)), fn);
   }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { isKeelError } from '../../../src/errors.ts';
@@ -73,12 +74,27 @@ describe('store locks', () => {
     }
   });
 
-  it('is re-entrant within one async context: withBlobLock around writeBlob', async () => {
-    const data = Buffer.from('reentrant');
+  it('is not re-entrant: a holder taking its own lock again fails instead of deadlocking', async () => {
+    const d = digestOf('reentrant');
+    await assert.rejects(
+      store.withBlobLock(d, () => store.withBlobLock(d, async () => {})),
+      (err) => isKeelError(err, 'E_INTERNAL') && /not re-entrant/.test(err.message),
+    );
+    // and it was released: taking it again works
+    await store.withBlobLock(d, async () => {});
+  });
+
+  it('writeBlob opens a lazy source only when the blob is missing, under the blob lock', async () => {
+    const data = Buffer.from('lazy');
     const d = digestOf(data);
-    await store.withBlobLock(d, async () => {
-      if (!(await store.hasBlob(d))) await store.putBlob(data, { digest: d });
-    });
+    let opened = 0;
+    const open = async () => {
+      opened += 1;
+      return Readable.from([data]);
+    };
+    await Promise.all([store.writeBlob({ digest: d, size: data.length }, open), store.writeBlob({ digest: d, size: data.length }, open)]);
+    await store.writeBlob({ digest: d, size: data.length }, open);
+    assert.equal(opened, 1);
     assert.equal(await store.hasBlob(d), true);
   });
 

@@ -1,0 +1,145 @@
+// Layer ingestion: the one place that decides how a layer comes to be in the
+// store, blob and extracted tree together. The contract is containerd's and
+// umoci's for content: idempotent, and a resolved promise means the content is
+// stored (on disk, verified, recorded); a rejected one means nothing new
+// counts as stored (a staging tree or a temp blob is removed, never renamed
+// into place).
+//
+//   have blob, have layer      -> nothing to do
+//   have layer, no blob        -> fetch the blob only (check and a later re-extraction
+//                                 read it), verified on the way
+//   have blob, no layer        -> re-extract from the stored blob, hashing it again; if
+//                                 that fails and the blob no longer hashes to its name,
+//                                 remove it and go on as below
+//   neither                    -> one download, teed: into the blob store and the extractor
+//
+// The caller names the layer and says how to open its bytes at the source
+// (`fetch`, called at most once, only when the blob is missing; the stream must
+// verify itself and error instead of ending on a mismatch). Store.ingestLayer
+// holds the layer's `ingest` lock for the whole decision, so two processes never
+// download or extract one layer at once; the blob and the layer have their own
+// locks, taken inside it by writeBlob and commit, never one inside the other.
+
+import type { Readable } from 'node:stream';
+import { isKeelError } from '../errors.ts';
+import { extractLayer, type LayerLimits, type LayerStats } from '../layer/index.ts';
+import type { Digest } from '../oci/digest.ts';
+import { layerCompression } from '../oci/media-types.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { VerifyStream } from '../oci/verify.ts';
+import { tee } from '../util/tee.ts';
+
+export interface LayerIngest {
+  /** The layer's blob as the manifest names it: digest, size, media type. */
+  readonly descriptor: Descriptor;
+  /** The digest of the uncompressed tar (the config's diff_id). */
+  readonly diffId: Digest;
+  /** Opens the blob at its source, self-verifying (see the header). */
+  readonly fetch: () => Promise<Readable>;
+  readonly signal?: AbortSignal | undefined;
+  readonly limits?: Partial<LayerLimits> | undefined;
+}
+
+export interface IngestResult {
+  /** What extracting the layer found, when this call extracted it (undefined: it was already present). */
+  readonly extracted?: LayerStats | undefined;
+  /** Whether this call downloaded the blob. */
+  readonly fetched: boolean;
+}
+
+/** What ingestion needs of the store (Store has it all). */
+export interface IngestTarget {
+  hasBlob(digest: Digest): Promise<boolean>;
+  hasLayer(diffId: Digest): Promise<boolean>;
+  openBlob(digest: Digest): Readable;
+  /** Removes the blob if it does not hash to its name; whether it did. */
+  quarantineBlob(digest: Digest): Promise<boolean>;
+  writeBlob(expected: { digest: Digest; size?: number | undefined }, source: Readable, options: { sourceVerifies: boolean }): Promise<void>;
+  stageLayer(): Promise<{
+    readonly dir: string;
+    commit(diffId: Digest, record: { digest: Digest; mediaType: string; entries: number; size: number; implicitDirs?: readonly string[]; externalLinks?: readonly { path: string; target: string }[] }): Promise<void>;
+    abort(): Promise<void>;
+  }>;
+}
+
+/** Runs the ingestion decision; the caller holds the layer's ingest lock. */
+export async function ingestLayer(store: IngestTarget, request: LayerIngest): Promise<IngestResult> {
+  const { descriptor, diffId, signal } = request;
+  const haveBlob = await store.hasBlob(descriptor.digest);
+  const haveLayer = await store.hasLayer(diffId);
+  if (haveBlob && haveLayer) return { fetched: false };
+  if (haveLayer) {
+    await store.writeBlob(descriptor, await request.fetch(), { sourceVerifies: true });
+    return { fetched: true };
+  }
+
+  const compression = layerCompression(descriptor.mediaType) ?? 'none';
+  const options = { compression, diffId, signal, limits: request.limits };
+  if (haveBlob) {
+    try {
+      const stats = await extractStaged(store, request, (dir) => {
+        const stored = store.openBlob(descriptor.digest).pipe(new VerifyStream({ digest: descriptor.digest, size: descriptor.size, what: `stored layer ${descriptor.digest}` }));
+        return extractLayer(stored, dir, options);
+      });
+      return { extracted: stats, fetched: false };
+    } catch (err) {
+      // A stored blob that fails to extract may be damaged on disk (the
+      // decompressor often notices before the digest does): if it no longer
+      // hashes to its name it is removed, and fetched again below.
+      if (!mayBeDamage(err) || !(await store.quarantineBlob(descriptor.digest))) throw err;
+    }
+  }
+  const stats = await extractStaged(store, request, (dir) => downloadAndExtract(store, request, dir, options));
+  return { extracted: stats, fetched: true };
+}
+
+/** Extracts into a fresh staging directory and commits it; on failure nothing is left. */
+async function extractStaged(store: IngestTarget, request: LayerIngest, extract: (dir: string) => Promise<LayerStats>): Promise<LayerStats> {
+  const staging = await store.stageLayer();
+  try {
+    const stats = await extract(staging.dir);
+    await staging.commit(request.diffId, {
+      digest: request.descriptor.digest,
+      mediaType: request.descriptor.mediaType,
+      entries: stats.entries,
+      size: stats.uncompressedBytes,
+      implicitDirs: stats.implicitDirs,
+      externalLinks: stats.externalLinks,
+    });
+    return stats;
+  } catch (err) {
+    await staging.abort();
+    throw err;
+  }
+}
+
+/** Failures that say something about the bytes (not an interruption or the disk under the store). */
+function mayBeDamage(err: unknown): boolean {
+  return !(isKeelError(err) && NOT_ABOUT_BYTES.has(err.code));
+}
+
+const NOT_ABOUT_BYTES = new Set(['E_INTERRUPTED', 'E_DISK_FULL', 'E_READ_ONLY_FS', 'E_PERMISSION', 'E_STORE_IO']);
+
+/**
+ * One download feeds both the blob store and the extractor. The first failure
+ * on either side stops the download, so neither keeps going, and is the one
+ * reported: the other side's failure is its consequence (a full disk under the
+ * blob store is not a malformed layer).
+ */
+async function downloadAndExtract(store: IngestTarget, request: LayerIngest, dir: string, options: Parameters<typeof extractLayer>[2]): Promise<LayerStats> {
+  const stream = await request.fetch();
+  const [toStore, toExtract] = tee(stream);
+  const writing = store.writeBlob(request.descriptor, toStore, { sourceVerifies: true });
+  const extracting = extractLayer(toExtract, dir, options);
+  let firstFailure: { err: unknown } | undefined;
+  const stop = (err: unknown): void => {
+    firstFailure ??= { err };
+    if (!stream.destroyed) stream.destroy(err instanceof Error ? err : new Error(String(err)));
+  };
+  writing.catch(stop);
+  extracting.catch(stop);
+  const [, extracted] = await Promise.allSettled([writing, extracting]);
+  if (firstFailure !== undefined) throw firstFailure.err;
+  if (extracted.status === 'rejected') throw extracted.reason;
+  return extracted.value;
+}
