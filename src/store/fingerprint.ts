@@ -84,14 +84,16 @@ async function hashFile(path: Buffer, size: bigint, signal: AbortSignal | undefi
   }
 }
 
-async function fillContents(entries: Entry[], signal: AbortSignal | undefined): Promise<void> {
+async function fillContents(entries: Entry[], signal: AbortSignal | undefined, known: KnownContent | undefined): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < entries.length) {
       signal?.throwIfAborted();
       const e = entries[next++];
       if (e === undefined) break;
-      if (e.st.isFile()) e.content = await hashFile(e.abs, e.st.size, signal);
+      const sum = e.st.isFile() ? known?.get(e.st.ino) : undefined;
+      if (sum !== undefined && sum.size === e.st.size) e.content = sum.sha256;
+      else if (e.st.isFile()) e.content = await hashFile(e.abs, e.st.size, signal);
       else if (e.st.isSymbolicLink()) e.content = createHash('sha256').update(await readlink(e.abs, { encoding: 'buffer' })).digest('hex');
     }
   };
@@ -104,11 +106,23 @@ function lengthPrefixed(b: Buffer): Buffer {
   return Buffer.concat([len, b]);
 }
 
-/** The tree digest of `dir` (see the header); `sha256:<hex>`. `signal` is honoured between files. */
-export async function fingerprintTree(dir: string, signal?: AbortSignal): Promise<Digest> {
+/**
+ * The sha256 (hex) and size of regular files' bytes, by inode number, as
+ * whoever wrote them computed them on the way (the layer extractor does):
+ * fingerprintTree uses them instead of reading those files back. An inode of
+ * the tree that is not in the map, or whose size differs, is read.
+ */
+export type KnownContent = ReadonlyMap<bigint, { readonly sha256: string; readonly size: bigint }>;
+
+/**
+ * The tree digest of `dir` (see the header); `sha256:<hex>`. `signal` is
+ * honoured between files. `known` spares reading files whose content digest
+ * the caller computed while writing them (only for a tree nobody else writes).
+ */
+export async function fingerprintTree(dir: string, signal?: AbortSignal, known?: KnownContent): Promise<Digest> {
   try {
     const entries = await walk(Buffer.from(dir));
-    await fillContents(entries, signal);
+    await fillContents(entries, signal, known);
     const hash = createHash('sha256');
     hash.update('keel-tree-v1\n');
     for (const e of entries) {

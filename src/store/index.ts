@@ -6,6 +6,6 @@ export type { IngestResult, LayerIngest } from './ingest.ts';
 export type { StoreProblem } from './problem.ts';
 export type { PruneResult } from './prune.ts';
 export type { LayerRecord } from './layer-record.ts';
-export { fingerprintTree } from './fingerprint.ts';
+export { fingerprintTree, type KnownContent } from './fingerprint.ts';
 export { fsyncDir, fsyncFile, writeFileAtomic, type WriteAtomicOptions } from './fs-sync.ts';
 export { REF_NAME } from './refs.ts';

@@ -18,7 +18,7 @@ import { digestAlgorithm, digestHex, digestOf, parseDigest, type Digest } from '
 import type { Descriptor } from '../oci/types.ts';
 import { streamBlobIntoStore } from './blob-write.ts';
 import { checkStore, type CheckOptions } from './check.ts';
-import { fingerprintTree } from './fingerprint.ts';
+import { fingerprintTree, type KnownContent } from './fingerprint.ts';
 import { ingestLayer, type IngestResult, type LayerIngest } from './ingest.ts';
 import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
 import { syncFilesystem } from '../util/durable.ts';
@@ -60,6 +60,8 @@ export interface LayerCommit {
   readonly implicitDirs?: readonly string[] | undefined;
   /** Hardlinks to lower layers' files, in tar order (LayerStats.externalLinks). */
   readonly externalLinks?: readonly { readonly path: string; readonly target: string }[] | undefined;
+  /** Content digests computed while writing the tree (LayerStats.fileDigests): the fingerprint does not read those files back. */
+  readonly knownContent?: KnownContent | undefined;
 }
 
 export interface LayerStaging {
@@ -374,7 +376,7 @@ export class Store {
       if (done) throw new KeelError('E_INTERNAL', `layer staging ${dir} was already committed or aborted`);
       const id = parseDigest(diffId);
       const digest = parseDigest(record.digest);
-      const treeDigest = await fingerprintTree(dir);
+      const treeDigest = await fingerprintTree(dir, undefined, record.knownContent);
       await syncFilesystem(dir);
       await this.#locks.withLock(lockNameOf('layer', id), async () => {
         done = true;

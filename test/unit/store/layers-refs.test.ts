@@ -2,7 +2,8 @@
 // index.json, and opening/creating a store.
 
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, readdir, rm, stat, symlink, writeFile, utimes } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, link, mkdir, readFile, readdir, rm, stat, symlink, writeFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isKeelError } from '../../../src/errors.ts';
@@ -89,6 +90,24 @@ describe('store layers', () => {
       // g is seen once, through d/sub; the symlink d/link -> sub is not walked
       assert.notEqual(await fp(), viaDirLink);
       assert.match(base, /^sha256:[0-9a-f]{64}$/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('fingerprintTree takes content digests computed while writing instead of reading, by inode, and only at the same size', async () => {
+    const t = await tempDir();
+    try {
+      await mkdir(join(t.dir, 'd'));
+      await writeFile(join(t.dir, 'd/f'), 'one');
+      await link(join(t.dir, 'd/f'), join(t.dir, 'd/hard'));
+      const plain = await fingerprintTree(join(t.dir, 'd'));
+      const st = await stat(join(t.dir, 'd/f'), { bigint: true });
+      const sha = createHash('sha256').update('one').digest('hex');
+      assert.equal(await fingerprintTree(join(t.dir, 'd'), undefined, new Map([[st.ino, { sha256: sha, size: 3n }]])), plain, 'a true digest gives the same fingerprint');
+      const lie = 'f'.repeat(64);
+      assert.notEqual(await fingerprintTree(join(t.dir, 'd'), undefined, new Map([[st.ino, { sha256: lie, size: 3n }]])), plain, 'the given digest is used, not the file');
+      assert.equal(await fingerprintTree(join(t.dir, 'd'), undefined, new Map([[st.ino, { sha256: lie, size: 4n }]])), plain, 'a size that differs is not trusted');
     } finally {
       await t.cleanup();
     }
