@@ -9,7 +9,7 @@
 //   - retries are bounded (policy.attempts), back off with jitter, honour a
 //     capped Retry-After, and stop at once when the signal aborts.
 
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { KeelError } from '../errors.ts';
 import { isLoopbackRegistry } from '../oci/reference.ts';
 import { readBounded, registryErrorMessage } from './bounded-body.ts';
@@ -62,8 +62,8 @@ export class HttpSession {
   readonly userAgent: string;
   readonly timeouts: Timeouts;
   readonly retry: RetryPolicy;
-  readonly #dispatcher: Dispatcher;
-  #insecure: Dispatcher | undefined;
+  #dispatcher: Promise<Dispatcher> | undefined;
+  #insecure: Promise<Dispatcher> | undefined;
   readonly #owned: Dispatcher[] = [];
   readonly #external: boolean;
 
@@ -72,10 +72,14 @@ export class HttpSession {
     this.timeouts = options.timeouts;
     this.retry = options.retry;
     this.#external = options.dispatcher !== undefined;
-    this.#dispatcher = options.dispatcher ?? this.#own(false);
+    if (options.dispatcher !== undefined) this.#dispatcher = Promise.resolve(options.dispatcher);
   }
 
-  #own(insecure: boolean): Dispatcher {
+  // undici is loaded on the first request, not with the module: it is ~180 ms
+  // of startup, and most commands (boot, status, a pull from an archive) never
+  // talk to a registry.
+  async #own(insecure: boolean): Promise<Dispatcher> {
+    const { Agent } = await import('undici');
     const agent = new Agent({
       connect: { timeout: this.timeouts.connectMs, ...(insecure ? { rejectUnauthorized: false } : {}) },
       headersTimeout: this.timeouts.headersMs,
@@ -85,8 +89,8 @@ export class HttpSession {
     return agent;
   }
 
-  #pick(insecureTls: boolean | undefined): Dispatcher {
-    if (!insecureTls || this.#external) return this.#dispatcher;
+  #pick(insecureTls: boolean | undefined): Promise<Dispatcher> {
+    if (!insecureTls || this.#external) return (this.#dispatcher ??= this.#own(false));
     this.#insecure ??= this.#own(true);
     return this.#insecure;
   }
@@ -101,7 +105,7 @@ export class HttpSession {
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...init.headers };
       if (init.authorization !== undefined && init.authOrigin === current.origin) headers.authorization = init.authorization;
-      const res = await this.#pick(init.insecureTls).request({
+      const res = await (await this.#pick(init.insecureTls)).request({
         origin: current.origin,
         path: current.pathname + current.search,
         method: 'GET',
@@ -123,6 +127,7 @@ export class HttpSession {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([this.#dispatcher, this.#insecure]); // one may still be loading
     await Promise.all(this.#owned.map((d) => d.close()));
   }
 }
