@@ -5,6 +5,7 @@
 
 import { Transform, type TransformCallback } from 'node:stream';
 import { KeelError } from '../errors.ts';
+import { phaseClock } from '../util/phase-clock.ts';
 import { Digester, digestAlgorithm, type Digest } from './digest.ts';
 
 export interface Expected {
@@ -35,7 +36,9 @@ export class VerifyStream extends Transform {
       callback(sizeMismatch(this.expected, `more than ${size}`));
       return;
     }
+    const mark = phaseClock.now();
     this.#digester.update(chunk);
+    phaseClock.add('verify', mark);
     callback(null, chunk);
   }
 

@@ -14,6 +14,7 @@ import { parseReference, storeName } from '../oci/reference.ts';
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../oci/types.ts';
 import type { Store } from '../store/index.ts';
 import { openSource, type ImageSource, type SourceOptions } from '../transport/index.ts';
+import { phaseClock } from '../util/phase-clock.ts';
 import { mapLimit } from '../util/pool.ts';
 import { MAX_MANIFEST_BYTES } from './stored-image.ts';
 
@@ -95,6 +96,7 @@ export async function resolveImage(input: string, options: Pick<PullOptions, 'so
 }
 
 async function pullFrom(store: Store, source: ImageSource, name: string, options: PullOptions): Promise<PullResult> {
+  const resolving = phaseClock.now();
   const wanted = options.platform ?? hostPlatform();
   const top = await source.getManifest();
   const topDoc = parseManifestDocument(top.bytes, top.mediaType);
@@ -143,6 +145,7 @@ async function pullFrom(store: Store, source: ImageSource, name: string, options
       return { digest: layer.digest, diffId, size: layer.size, cached };
     }),
   );
+  phaseClock.add('resolve', resolving);
   options.observer?.resolved?.({ name, digest: manifestDigest, layers: plans });
 
   // One more layer in flight than there are cores: while a layer waits for its

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { KeelError, fsError } from '../errors.ts';
 import { Digester, digestAlgorithm, type Digest } from '../oci/digest.ts';
 import { checkDigester } from '../oci/verify.ts';
+import { phaseClock } from '../util/phase-clock.ts';
 import { fsyncDir } from './fs-sync.ts';
 import type { Layout } from './layout.ts';
 
@@ -58,7 +59,7 @@ export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob
     const mismatch = sourceVerifies ? sizeCheck(digester.bytes, expected, what) : checkDigester(digester, { ...expected, what });
     if (mismatch) throw mismatch;
     try {
-      await fh.sync();
+      await phaseClock.measure('sync', () => fh!.sync());
       await fh.close();
       fh = undefined;
       await rename(tmp, target);

@@ -27,6 +27,7 @@ import type { Digest } from '../oci/digest.ts';
 import { layerCompression } from '../oci/media-types.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { VerifyStream } from '../oci/verify.ts';
+import { phaseClock } from '../util/phase-clock.ts';
 import { tee } from '../util/tee.ts';
 
 export interface LayerIngest {
@@ -69,7 +70,7 @@ export async function ingestLayer(store: IngestTarget, request: LayerIngest): Pr
   const haveLayer = await store.hasLayer(diffId);
   if (haveBlob && haveLayer) return { fetched: false };
   if (haveLayer) {
-    await store.writeBlob(descriptor, await request.fetch(), { sourceVerifies: true });
+    await store.writeBlob(descriptor, await timedFetch(request), { sourceVerifies: true });
     return { fetched: true };
   }
 
@@ -127,7 +128,7 @@ const NOT_ABOUT_BYTES = new Set(['E_INTERRUPTED', 'E_DISK_FULL', 'E_READ_ONLY_FS
  * blob store is not a malformed layer).
  */
 async function downloadAndExtract(store: IngestTarget, request: LayerIngest, dir: string, options: Parameters<typeof extractLayer>[2]): Promise<LayerStats> {
-  const stream = await request.fetch();
+  const stream = await timedFetch(request);
   const [toStore, toExtract] = tee(stream);
   const writing = store.writeBlob(request.descriptor, toStore, { sourceVerifies: true });
   const extracting = extractLayer(toExtract, dir, options);
@@ -142,4 +143,12 @@ async function downloadAndExtract(store: IngestTarget, request: LayerIngest, dir
   if (firstFailure !== undefined) throw firstFailure.err;
   if (extracted.status === 'rejected') throw extracted.reason;
   return extracted.value;
+}
+
+/** Opens the source, timing the fetch phase until its last byte. */
+async function timedFetch(request: LayerIngest): Promise<Readable> {
+  const mark = phaseClock.now();
+  const stream = await request.fetch();
+  stream.once('end', () => phaseClock.add('fetch', mark));
+  return stream;
 }

@@ -22,6 +22,7 @@ import { fingerprintTree, type KnownContent } from './fingerprint.ts';
 import { ingestLayer, type IngestResult, type LayerIngest } from './ingest.ts';
 import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
 import { syncFilesystem } from '../util/durable.ts';
+import { phaseClock } from '../util/phase-clock.ts';
 import { openLayout, type Layout } from './layout.ts';
 import { layerRecordFormat, readLayerRecord, type LayerRecord } from './layer-record.ts';
 import { openRegularFile } from './regular-file.ts';
@@ -376,8 +377,9 @@ export class Store {
       if (done) throw new KeelError('E_INTERNAL', `layer staging ${dir} was already committed or aborted`);
       const id = parseDigest(diffId);
       const digest = parseDigest(record.digest);
-      const treeDigest = await fingerprintTree(dir, undefined, record.knownContent);
-      await syncFilesystem(dir);
+      const treeDigest = await phaseClock.measure('fingerprint', () => fingerprintTree(dir, undefined, record.knownContent));
+      await phaseClock.measure('sync', () => syncFilesystem(dir));
+      const mark = phaseClock.now();
       await this.#locks.withLock(lockNameOf('layer', id), async () => {
         done = true;
         if (await this.hasLayer(id)) {
@@ -410,6 +412,7 @@ export class Store {
         // A re-extraction repairs a layer check set aside: the mark goes once the record is durable.
         await rm(this.#layout.layerDamaged(id), { force: true }).catch(() => {});
       });
+      phaseClock.add('commit', mark);
     };
     const abort = async (): Promise<void> => {
       if (done) return;
