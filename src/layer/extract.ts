@@ -9,9 +9,11 @@
 // promise settles on every path (tar-stream alone can stall: see tar-guard.ts).
 // It resolves only after the tar end, the input end and a matching diff_id
 // (the store syncs the tree before it commits the layer). Whiteout markers are
-// kept as empty mode-0 files, not applied.
+// kept as empty mode-0 files, not applied. Extended attributes are recorded
+// per final node and applied after the entries, by one setfattr per layer,
+// each path checked again first (xattrs.ts).
 
-import { readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
@@ -26,7 +28,8 @@ import { SMALL_FILE, applyDirTimes, clearFinal, createFile, createMarker, makeDi
 import { resolveLimits, type LayerLimits } from './limits.ts';
 import { DirResolver, lstatOrNull } from './resolve.ts';
 import { TarGuard, type GuardedEntry } from './tar-guard.ts';
-import { malformed } from './tar-header.ts';
+import { PAX_XATTR_PREFIX, malformed } from './tar-header.ts';
+import { XattrRecords, XattrReport, applyXattrs, filterXattrs, nodeId, type XattrNodeKind } from './xattrs.ts';
 
 export interface ExtractLayerOptions {
   compression: Compression;
@@ -50,6 +53,12 @@ export interface LayerStats {
    * entries are in place (docs/layers.md: Hardlinks and layers).
    */
   externalLinks: readonly ExternalLink[];
+  /**
+   * Paths of the tree (root-relative, `/`-joined, sorted) whose node was given
+   * extended attributes, so that stacking in copy mode reads just these
+   * (docs/layers.md: Extended attributes). Empty when setfattr is missing.
+   */
+  xattrPaths: readonly string[];
   warnings: readonly string[];
 }
 
@@ -60,6 +69,7 @@ export interface ExternalLink {
 }
 
 const MAX_NAMED = 5;
+const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
 
 function interrupted(): KeelError {
   return new KeelError('E_INTERRUPTED', 'layer extraction was interrupted', { hint: 'run the command again' });
@@ -92,10 +102,9 @@ class LayerWriter {
   /** External hardlinks, path -> target, in tar order (settleExternalLinks drops those replaced later). */
   readonly externalLinks = new Map<string, string>();
   deviceCount = 0;
-  xattrEntries = 0;
-  xattrExample: string | undefined;
-  capabilityEntries = 0;
-  capabilityExample: string | undefined;
+  /** Extended attributes for the final node at each path, applied once the entries are written. */
+  readonly xattrs = new XattrRecords();
+  readonly xattrReport = new XattrReport();
 
   constructor(root: string, limits: LayerLimits) {
     this.root = root;
@@ -121,17 +130,8 @@ class LayerWriter {
         });
       }
       this.explicitDirs.add('');
+      if (entry.pax.size > 0) this.#xattrsFor(entry, '/', 'the root directory keeps its own metadata');
       return;
-    }
-    // Counted per entry (not per attribute); any key may be the capability, not only the first.
-    const xattrKeys = [...entry.pax.keys()].filter((key) => key.startsWith('SCHILY.xattr.') || key.startsWith('LIBARCHIVE.xattr.'));
-    if (xattrKeys.length > 0) {
-      this.xattrEntries += 1;
-      this.xattrExample ??= `/${comps.join('/')}`;
-      if (xattrKeys.some((key) => key.endsWith('.security.capability'))) {
-        this.capabilityEntries += 1;
-        this.capabilityExample ??= `/${comps.join('/')}`;
-      }
     }
     for (const part of comps.slice(0, -1)) {
       if (classifyWhiteout(part).kind !== 'none') {
@@ -143,6 +143,7 @@ class LayerWriter {
     const base = comps[comps.length - 1] as string;
     const whiteout = classifyWhiteout(base);
     const rel = comps.join('/');
+    const where = `/${rel}`;
     if ((entry.kind === 'character-device' || entry.kind === 'block-device') && whiteout.kind === 'none') {
       // policy: an image never creates device nodes (the runtime provides /dev); see docs/layers.md
       this.deviceCount += 1;
@@ -153,6 +154,12 @@ class LayerWriter {
     const parent = (await this.dirs.resolve(comps.slice(0, -1), { create: true, entry: entry.name })) as string;
     const hostPath = path.join(parent, base);
     const meta: NodeMeta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime };
+    const kind = whiteout.kind !== 'none' ? 'a whiteout marker has none' : entry.kind === 'link' ? "a hardlink entry's own are not applied (umoci applies none of its metadata)" : nodeKind(entry);
+    const xattrs = entry.pax.size === 0 ? NO_XATTRS : this.#xattrsFor(entry, where, kind);
+    // (a layer without attributes, the common case, pays nothing more per entry)
+    const hostRel = this.xattrs.size > 0 || xattrs.size > 0 ? path.relative(this.root, hostPath) : '';
+    // what was at the path (and below it, unless a directory stays) is replaced: so are its attributes
+    if (this.xattrs.size > 0) this.xattrs.drop(hostRel, entry.kind !== 'directory');
 
     if (whiteout.kind !== 'none') {
       if (!isFile) {
@@ -170,12 +177,14 @@ class LayerWriter {
       case 'contiguous-file':
         if (entry.size > SMALL_FILE) await createFile(hostPath, meta, data);
         else await writeSmallFile(hostPath, meta, entry.size > 0 ? await collect(data, entry.size) : []);
+        this.#record(hostRel, hostPath, xattrs);
         return;
       case 'directory': {
         await makeDirectory(hostPath, meta);
         const dirRel = path.relative(this.root, hostPath);
         this.dirTimes.set(dirRel, { mtime: entry.mtime, atime: entry.mtime });
         this.explicitDirs.add(dirRel);
+        this.#record(hostRel, hostPath, xattrs);
         return;
       }
       case 'symlink': {
@@ -185,6 +194,7 @@ class LayerWriter {
           throw new KeelError('E_LAYER_LIMIT', `symlink ${JSON.stringify(entry.name.slice(0, 200))} has a target longer than ${this.limits.maxPathLength} bytes`);
         }
         await makeSymlink(hostPath, target, meta);
+        this.#record(hostRel, hostPath, xattrs);
         return;
       }
       case 'link': {
@@ -201,10 +211,15 @@ class LayerWriter {
         const st = await lstatOrNull(existing);
         if (st === null || !st.isFile()) throw linkError(entry, 'its target was removed by the entry itself');
         await makeHardlink(existing, hostPath);
+        // the link shares the target's inode, and so its attributes: recorded for this path too, so
+        // that they still land if a later entry replaces the target's path
+        const shared = this.xattrs.size > 0 ? this.xattrs.get(path.relative(this.root, existing)) : undefined;
+        if (shared !== undefined && shared.ino === st.ino) this.xattrs.set(path.relative(this.root, hostPath), nodeId(st), shared.xattrs);
         return;
       }
       case 'fifo':
         await makeFifo(hostPath, meta);
+        this.#record(hostRel, hostPath, xattrs);
         return;
       default:
         throw new KeelError('E_LAYER_UNSUPPORTED', `layer entry ${JSON.stringify(entry.name.slice(0, 200))} has unsupported type ${entry.kind}`);
@@ -275,19 +290,65 @@ class LayerWriter {
     return target;
   }
 
+  /**
+   * The attributes keel applies for `entry` on a node of `kind` (a string:
+   * why none apply there); every other one is counted as ignored, with the
+   * reason. Only `SCHILY.xattr.*` records of the entry's own PAX header count,
+   * as in Go's tar and so in umoci; libarchive's encoding and global ones do not.
+   */
+  #xattrsFor(entry: GuardedEntry, where: string, kind: XattrNodeKind | string): ReadonlyMap<string, Buffer> {
+    for (const key of entry.pax.keys()) {
+      if (key.startsWith('LIBARCHIVE.xattr.')) this.xattrReport.noteIgnored(where, key, 'libarchive encoding (umoci reads only SCHILY.xattr.*)');
+      else if (key.startsWith(PAX_XATTR_PREFIX) && !entry.xattrs.has(key.slice(PAX_XATTR_PREFIX.length))) {
+        this.xattrReport.noteIgnored(where, key.slice(PAX_XATTR_PREFIX.length), 'set by a global PAX header');
+      }
+    }
+    if (entry.xattrs.size === 0) return NO_XATTRS;
+    if (kind !== 'file' && kind !== 'directory' && kind !== 'symlink' && kind !== 'fifo') {
+      for (const name of entry.xattrs.keys()) this.xattrReport.noteIgnored(where, name, kind);
+      return NO_XATTRS;
+    }
+    const { apply, ignored } = filterXattrs(entry.xattrs, kind);
+    for (const [name, why] of ignored) this.xattrReport.noteIgnored(where, name, why);
+    return apply;
+  }
+
+  #record(hostRel: string, hostPath: string, xattrs: ReadonlyMap<string, Buffer>): void {
+    if (xattrs.size > 0) this.xattrs.set(hostRel, nodeId(lstatSync(hostPath)), xattrs);
+  }
+
+  /** Applies the recorded attributes (one setfattr per layer); returns the paths given them. */
+  async applyXattrs(): Promise<string[]> {
+    if (this.xattrs.size === 0) return [];
+    const records = [...this.xattrs.entries()];
+    const result = await applyXattrs(this.root, records);
+    this.xattrReport.noteApply(result, records, (rel) => `/${rel}`);
+    return result.missing ? [] : result.applied.sort();
+  }
+
   /** What was skipped, one line per kind, each with its count and one example path (docs/layers.md). */
   warnings(): string[] {
     const out: string[] = [];
     if (this.deviceCount > 0) {
       out.push(`skipped ${this.deviceCount} device node${this.deviceCount === 1 ? '' : 's'} (the runtime provides /dev), e.g. /${this.devices[0] ?? ''}`);
     }
-    if (this.xattrEntries > 0) {
-      out.push(
-        `ignored extended attributes on ${this.xattrEntries} entr${this.xattrEntries === 1 ? 'y' : 'ies'}, e.g. ${this.xattrExample ?? '?'}` +
-          (this.capabilityEntries > 0 ? ` (file capabilities dropped on ${this.capabilityEntries}, e.g. ${this.capabilityExample ?? '?'})` : ''),
-      );
-    }
+    out.push(...this.xattrReport.warnings());
     return out;
+  }
+}
+
+/** The node an entry makes, for the attribute policy (xattrs.ts). */
+function nodeKind(entry: GuardedEntry): XattrNodeKind | string {
+  switch (entry.kind) {
+    case 'file':
+    case 'contiguous-file':
+      return 'file';
+    case 'directory':
+    case 'symlink':
+    case 'fifo':
+      return entry.kind;
+    default:
+      return `a ${entry.kind} gets none`;
   }
 }
 
@@ -363,6 +424,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
   const guard = new TarGuard(limits.maxPaxHeaderSize);
   const extract = tarStream.extract();
   const writer = new LayerWriter(root, limits);
+  let xattrPaths: string[] = [];
 
   let failure: KeelError | null = null;
   const fail = (err: unknown): KeelError => {
@@ -443,6 +505,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
     if (failure !== null) throw failure;
     if (guard.entries.length > 0) throw malformed('tar-stream skipped entries keel parsed');
     await writer.settleExternalLinks();
+    xattrPaths = await writer.applyXattrs();
     await applyDirTimes(root, writer.dirTimes);
   } catch (err) {
     const e = fail(err);
@@ -457,6 +520,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
     diffId: options.diffId,
     implicitDirs: Object.freeze(await implicitDirectories(root, writer.explicitDirs)),
     externalLinks: Object.freeze([...writer.externalLinks].map(([p, target]) => Object.freeze({ path: p, target }))),
+    xattrPaths: Object.freeze(xattrPaths),
     entries: writer.entries,
     uncompressedBytes: verify.bytes,
     warnings: Object.freeze(writer.warnings()),

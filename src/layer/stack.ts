@@ -9,7 +9,9 @@
 // regular files and symlinks share the layer's inodes (never FIFOs or
 // directories), and nothing is ever written, chmod-ed or chown-ed through them.
 // A layer's hardlinks to lower layers' files (recorded at extraction) are made
-// last, in tar order, to the rootfs's own inode.
+// after its entries, in tar order, to the rootfs's own inode; last, the
+// extended attributes of the nodes the layer made anew are set (read with one
+// getfattr, set with one setfattr per layer: xattrs.ts).
 
 import { constants, copyFileSync, lstatSync, type Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, open, opendir, readdir, readlink, rm } from 'node:fs/promises';
@@ -19,6 +21,7 @@ import { classifyWhiteout } from './entry-path.ts';
 import type { ExternalLink } from './extract.ts';
 import { SMALL_FILE, applyDirTimes, clearFinal, createOrReplace, createOrReplaceSync, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
 import { DirResolver, lstatOrNull, noteRemoval } from './resolve.ts';
+import { XattrReport, applyXattrs, checkNode, filterXattrs, nodeId, readXattrs, removeXattrs, type NodeId, type XattrNodeKind, type XattrRecord } from './xattrs.ts';
 
 export interface StackOptions {
   /** 'copy': copy file data (copy_file_range); 'hardlink': share files and symlinks with the layer dirs (OSTree-style; FIFOs are made anew). */
@@ -31,6 +34,8 @@ export interface StackStats {
   entries: number;
   /** Bytes of regular-file data placed (copied or linked; a hardlink group counts once). */
   bytes: number;
+  /** What could not be carried over (extended attributes), one line per kind, with a count and an example. */
+  warnings: string[];
 }
 
 /** An extracted layer to stack: its directory, and the directories it did not list itself. */
@@ -40,6 +45,12 @@ export interface StackLayer {
   readonly implicitDirs?: readonly string[] | undefined;
   /** From LayerStats.externalLinks: hardlinks to lower layers' files, applied after the layer's entries, in order. */
   readonly externalLinks?: readonly ExternalLink[] | undefined;
+  /**
+   * From LayerStats.xattrPaths: the layer's paths that have extended
+   * attributes (read with one getfattr). Absent: unknown, the whole layer is
+   * read (`getfattr -R`, one process); empty: none, nothing is run.
+   */
+  readonly xattrPaths?: readonly string[] | undefined;
   /**
    * Which extraction of the layer `dir` holds (the store record's commit
    * time): a tree of hard links built from one extraction is not reused once
@@ -139,7 +150,11 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
   const root = path.resolve(rootfs);
   if (options.signal?.aborted) throw interrupted();
   await prepareRootfs(root);
-  const stats: StackStats = { entries: 0, bytes: 0 };
+  const stats: StackStats = { entries: 0, bytes: 0, warnings: [] };
+  const xattrReport = new XattrReport();
+  let xattrsUnread = 0;
+  /** Attributes keel set on the rootfs's directories: a later layer's entry for one replaces them (as umoci clears them). */
+  const dirXattrs = new Map<string, NodeId & { names: ReadonlySet<string> }>();
   const dirTimes = new Map<string, { mtime: number; atime: number }>();
   const dirs = new DirResolver(root);
 
@@ -164,6 +179,27 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
     }
     // 2. then its entries, parents first; a hardlink group in this layer stays one group
     const groups = new Map<string, { hostPath: string; ino: number }>();
+    // the layer's extended attributes: copied onto new nodes (copy mode: all; hardlink mode:
+    // directories and FIFOs, the only nodes not shared), with one setfattr after the entries
+    const layerXattrs = await readXattrs(layerRoot, typeof layer === 'string' ? undefined : layer.xattrPaths);
+    if (layerXattrs === 'missing') xattrsUnread += 1;
+    const pendingXattrs = new Map<string, XattrRecord>();
+    const carry = async (comps: readonly string[], hostPath: string, kind: XattrNodeKind): Promise<void> => {
+      if (layerXattrs === 'missing') return;
+      const rel = path.relative(root, hostPath);
+      const prev = dirXattrs.get(rel);
+      const own = layerXattrs.get(comps.join('/'));
+      if (prev === undefined && own === undefined) return;
+      dirXattrs.delete(rel);
+      const apply = own === undefined ? new Map<string, Buffer>() : filterXattrs(own, kind).apply; // never a host label (security.selinux)
+      const node = nodeId(lstatSync(hostPath));
+      if (prev !== undefined && prev.ino === node.ino && prev.fmt === node.fmt) {
+        // a kept directory: what a lower layer set and this entry does not have goes
+        const stale = [...prev.names].filter((n) => !apply.has(n));
+        if (stale.length > 0 && checkNode(root, rel, node) === null) xattrReport.failures.push(...(await removeXattrs(hostPath, stale)));
+      }
+      if (apply.size > 0 && (options.mode === 'copy' || kind === 'directory' || kind === 'fifo')) pendingXattrs.set(rel, { ...node, xattrs: apply });
+    };
     for await (const item of walk(layerRoot)) {
       if (options.signal?.aborted) throw interrupted();
       const base = item.comps[item.comps.length - 1] as string;
@@ -188,6 +224,7 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
       if (st.isDirectory()) {
         await makeDirectory(hostPath, meta);
         dirTimes.set(path.relative(root, hostPath), { mtime: meta.mtime, atime: meta.atime ?? meta.mtime });
+        await carry(item.comps, hostPath, 'directory');
         continue;
       }
       if (options.mode === 'hardlink' && !st.isFIFO()) {
@@ -195,7 +232,7 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
         // read-only mount, so one stored FIFO linked into many trees would be a channel between
         // containers (of any images sharing the layer). Each tree gets its own (below).
         if (!st.isFile() && !st.isSymbolicLink()) throw unsupported(src);
-        await makeHardlink(src, hostPath);
+        await makeHardlink(src, hostPath); // the layer's inode, with its attributes
         if (st.isFile()) stats.bytes += st.size;
         continue;
       }
@@ -206,6 +243,7 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
           const fst = await lstatOrNull(first.hostPath);
           if (fst !== null && fst.isFile() && fst.ino === first.ino) {
             await makeHardlink(first.hostPath, hostPath);
+            await carry(item.comps, hostPath, 'file');
             continue;
           }
         }
@@ -218,6 +256,7 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
           throw fsError(`copying ${src} to ${hostPath}`, err);
         }
         await setFileMeta(hostPath, meta);
+        await carry(item.comps, hostPath, 'file');
         stats.bytes += st.size;
         if (st.nlink > 1) groups.set(key, { hostPath, ino: (await lstat(hostPath)).ino });
       } else if (st.isSymbolicLink()) {
@@ -225,8 +264,10 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
           throw fsError(`reading symlink ${src}`, err);
         });
         await makeSymlink(hostPath, target, meta);
+        await carry(item.comps, hostPath, 'symlink');
       } else if (st.isFIFO()) {
         await makeFifo(hostPath, meta);
+        await carry(item.comps, hostPath, 'fifo');
       } else {
         throw unsupported(src);
       }
@@ -237,8 +278,21 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
       await applyExternalLink(dirs, link, layerRoot);
       stats.entries += 1;
     }
+    // 4. then the attributes of its new nodes, checked again (no symlink on the way, same inode)
+    if (pendingXattrs.size > 0) {
+      const result = await applyXattrs(root, pendingXattrs);
+      xattrReport.noteApply(result, pendingXattrs, (rel) => `/${rel}`);
+      if (!result.missing) {
+        for (const rel of result.applied) {
+          const rec = pendingXattrs.get(rel);
+          if (rec !== undefined && rec.fmt === constants.S_IFDIR) dirXattrs.set(rel, { ino: rec.ino, fmt: rec.fmt, names: new Set(rec.xattrs.keys()) });
+        }
+      }
+    }
   }
   await applyDirTimes(root, dirTimes);
+  if (xattrsUnread > 0) stats.warnings.push(`extended attributes of ${xattrsUnread} layer${xattrsUnread === 1 ? '' : 's'} not carried into the rootfs (getfattr not found: install the attr package)`);
+  stats.warnings.push(...xattrReport.warnings());
   return stats;
 }
 

@@ -26,11 +26,18 @@ export interface GuardedEntry {
   readonly mtime: number;
   /** Effective PAX records (global ones under the entry's own). */
   readonly pax: ReadonlyMap<string, string>;
+  /**
+   * The entry's own `SCHILY.xattr.NAME` records, NAME -> raw bytes. A global
+   * header's are not among them (umoci refuses a layer with a global header;
+   * keel ignores the attributes it sets, docs/layers.md).
+   */
+  readonly xattrs: ReadonlyMap<string, Buffer>;
 }
 
 type State = 'header' | 'meta' | 'data' | 'zero1' | 'end';
 
 const FILE_KINDS: ReadonlySet<HeaderKind> = new Set(['file', 'contiguous-file']);
+const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
 
 function padded(size: number): number {
   return Math.ceil(size / BLOCK) * BLOCK;
@@ -49,6 +56,7 @@ export class TarGuard extends Transform {
   #meta: Buffer[] = [];
   #globalPax = new Map<string, string>();
   #pax: Map<string, string> | null = null;
+  #paxXattrs: ReadonlyMap<string, Buffer> = NO_XATTRS;
   #longPath: string | null = null;
   #longLink: string | null = null;
 
@@ -151,7 +159,9 @@ export class TarGuard extends Transform {
         size = Number(s);
       }
     }
+    const xattrs = this.#paxXattrs;
     this.#pax = null;
+    this.#paxXattrs = NO_XATTRS;
     this.#longPath = null;
     this.#longLink = null;
     const uid = paxId(pax, 'uid') ?? raw.uid;
@@ -160,7 +170,7 @@ export class TarGuard extends Transform {
       // tar-stream 3.2.2 can stall forever on a directory with a size: refuse before it sees it
       throw malformed(`${raw.kind} entry ${JSON.stringify(name.slice(0, 200))} has a size (${size})`, { name: name.slice(0, 200) });
     }
-    this.entries.push({ kind: raw.kind, name, linkname, size, mode: raw.mode, uid, gid, mtime: raw.mtime, pax });
+    this.entries.push({ kind: raw.kind, name, linkname, size, mode: raw.mode, uid, gid, mtime: raw.mtime, pax, xattrs });
     this.push(Buffer.from(block));
     if (size > 0) {
       this.#state = 'data';
@@ -199,9 +209,12 @@ export class TarGuard extends Transform {
       case 'gnu-long-link-path':
         this.#longLink = decodeString(data, 'GNU long link name');
         break;
-      case 'pax-header':
-        this.#pax = decodePax(data);
+      case 'pax-header': {
+        const xattrs = new Map<string, Buffer>();
+        this.#pax = decodePax(data, xattrs);
+        if (xattrs.size > 0) this.#paxXattrs = xattrs;
         break;
+      }
       case 'pax-global-header': {
         const records = decodePax(data);
         for (const key of ['path', 'linkpath', 'size']) {

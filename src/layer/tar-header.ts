@@ -156,8 +156,16 @@ export function decodeHeader(block: Uint8Array): RawHeader {
   };
 }
 
-/** Parses PAX records (`LEN KEY=VALUE\n`) strictly; trailing NUL padding is allowed. */
-export function decodePax(data: Uint8Array): Map<string, string> {
+/** The PAX key prefix of an extended attribute (GNU tar, Go, umoci); its value is raw bytes. */
+export const PAX_XATTR_PREFIX = 'SCHILY.xattr.';
+
+/**
+ * Parses PAX records (`LEN KEY=VALUE\n`) strictly; trailing NUL padding is
+ * allowed. Values are decoded as UTF-8, except that `SCHILY.xattr.NAME`
+ * values, which are raw bytes (a file capability is binary), also go to
+ * `xattrs` (NAME -> bytes) when it is given; a later record of a key wins.
+ */
+export function decodePax(data: Uint8Array, xattrs?: Map<string, Buffer>): Map<string, string> {
   const records = new Map<string, string>();
   let pos = 0;
   while (pos < data.length) {
@@ -177,6 +185,7 @@ export function decodePax(data: Uint8Array): Map<string, string> {
       records.set(key, decodeString(raw, `PAX ${key}`));
     } else {
       records.set(key, Buffer.from(raw).toString('utf8'));
+      if (xattrs !== undefined && key.startsWith(PAX_XATTR_PREFIX)) xattrs.set(key.slice(PAX_XATTR_PREFIX.length), Buffer.from(raw));
     }
     pos = end;
   }
