@@ -12,7 +12,8 @@
 // Only a file larger than SMALL_FILE is streamed, chunk by chunk, never buffered.
 
 import { execFile } from 'node:child_process';
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync, type Stats } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -96,6 +97,13 @@ function applyMetaSync(fd: number, meta: NodeMeta, times: boolean): void {
 }
 
 /**
+ * The sha256 (hex) and size of regular files' bytes, by inode, computed while
+ * writing them, so the store's fingerprint need not read a fresh layer back
+ * (KnownContent in src/store/fingerprint.ts has the same shape).
+ */
+export type ContentDigests = Map<bigint, { readonly sha256: string; readonly size: bigint }>;
+
+/**
  * Regular files up to this size are written from memory by writeSmallFile
  * (their bytes are already in memory once the tar parser delivered them);
  * larger ones are streamed by createFile.
@@ -111,17 +119,20 @@ function openNewFileSync(hostPath: string): number {
  * with synchronous calls on one fd: open (O_EXCL|O_NOFOLLOW), write, fchown,
  * fchmod, futimes, close. Returns the bytes written.
  */
-export async function writeSmallFile(hostPath: string, meta: NodeMeta, chunks: readonly Uint8Array[]): Promise<number> {
+export async function writeSmallFile(hostPath: string, meta: NodeMeta, chunks: readonly Uint8Array[], digests?: ContentDigests): Promise<number> {
   return guarded(`writing ${hostPath}`, async () => {
     const fd = await createOrReplaceSync(hostPath, () => openNewFileSync(hostPath));
     let written = 0;
     try {
+      const hash = digests === undefined ? undefined : createHash('sha256');
       for (const chunk of chunks) {
         let off = 0;
         while (off < chunk.byteLength) off += writeSync(fd, chunk, off, chunk.byteLength - off);
         written += chunk.byteLength;
+        hash?.update(chunk);
       }
       applyMetaSync(fd, meta, true);
+      if (hash !== undefined) digests?.set(fstatSync(fd, { bigint: true }).ino, { sha256: hash.digest('hex'), size: BigInt(written) });
     } finally {
       closeSync(fd);
     }
@@ -130,13 +141,15 @@ export async function writeSmallFile(hostPath: string, meta: NodeMeta, chunks: r
 }
 
 /** Creates a regular file with `data` (streamed, chunk by chunk). Returns the bytes written. */
-export async function createFile(hostPath: string, meta: NodeMeta, data: AsyncIterable<Uint8Array> | null): Promise<number> {
+export async function createFile(hostPath: string, meta: NodeMeta, data: AsyncIterable<Uint8Array> | null, digests?: ContentDigests): Promise<number> {
   return guarded(`writing ${hostPath}`, async () => {
     const fh = await createOrReplace(hostPath, () => open(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
     let written = 0;
+    const hash = digests === undefined ? undefined : createHash('sha256');
     try {
       if (data !== null) {
         for await (const chunk of data) {
+          hash?.update(chunk);
           let off = 0;
           while (off < chunk.byteLength) {
             const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
@@ -146,6 +159,7 @@ export async function createFile(hostPath: string, meta: NodeMeta, data: AsyncIt
         }
       }
       await applyMeta(fh, meta, true);
+      if (hash !== undefined) digests?.set((await fh.stat({ bigint: true })).ino, { sha256: hash.digest('hex'), size: BigInt(written) });
     } finally {
       await fh.close();
     }

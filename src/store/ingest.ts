@@ -29,6 +29,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { VerifyStream } from '../oci/verify.ts';
 import { phaseClock } from '../util/phase-clock.ts';
 import { tee } from '../util/tee.ts';
+import type { LayerCommit } from './store.ts';
 
 export interface LayerIngest {
   /** The layer's blob as the manifest names it: digest, size, media type. */
@@ -58,7 +59,7 @@ export interface IngestTarget {
   writeBlob(expected: { digest: Digest; size?: number | undefined }, source: Readable, options: { sourceVerifies: boolean }): Promise<void>;
   stageLayer(): Promise<{
     readonly dir: string;
-    commit(diffId: Digest, record: { digest: Digest; mediaType: string; entries: number; size: number; implicitDirs?: readonly string[]; externalLinks?: readonly { path: string; target: string }[] }): Promise<void>;
+    commit(diffId: Digest, record: LayerCommit): Promise<void>;
     abort(): Promise<void>;
   }>;
 }
@@ -106,6 +107,7 @@ async function extractStaged(store: IngestTarget, request: LayerIngest, extract:
       size: stats.uncompressedBytes,
       implicitDirs: stats.implicitDirs,
       externalLinks: stats.externalLinks,
+      knownContent: stats.fileDigests,
     });
     return stats;
   } catch (err) {

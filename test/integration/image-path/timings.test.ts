@@ -33,7 +33,7 @@ describe('keel pull --timings', () => {
     assert.equal(r.code, 0, r.stderr);
     const t = (JSON.parse(r.stdout) as { images: { timings: { wallMs: number; phases: Record<string, { ms: number; count: number }>; cpuMs: Record<string, number> } }[] }).images[0]!.timings;
     assert.ok(t.wallMs > 0);
-    for (const phase of ['resolve', 'fetch', 'verify', 'fingerprint', 'sync', 'commit']) {
+    for (const phase of ['resolve', 'fetch', 'verify', 'extract', 'fingerprint', 'sync', 'commit']) {
       assert.ok(t.phases[phase] !== undefined && t.phases[phase].ms >= 0, `phase ${phase} in ${JSON.stringify(t.phases)}`);
     }
     assert.equal(t.phases.fetch?.count, 2, 'one fetch per layer');
