@@ -115,6 +115,8 @@ async function buildSharedRootfs(
   try {
     await fs.mkdir(staging, { mode: 0o700 });
     const stats = await stackLayers(layers, path.join(staging, 'rootfs'), { mode: 'hardlink', signal: options.signal });
+    // To stderr, so a bundle built at boot puts it in the journal.
+    for (const w of stats.warnings) process.stderr.write(`keel: warning: ${manifest}: ${w}\n`);
     const record: SharedRootfsRecord = {
       format: BUNDLE_FORMAT, manifest, diffIds: [...diffIds], entries: stats.entries, bytes: stats.bytes,
       ...(extractions.some((e) => e !== '') ? { extractions } : {}),

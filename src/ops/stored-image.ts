@@ -80,7 +80,7 @@ export async function stackableLayers(store: Store, image: StoredImage): Promise
         hint: `run keel pull ${image.name} to restore it`,
       });
     }
-    layers.push({ dir: store.layerPath(diffId), implicitDirs: record.implicitDirs, externalLinks: record.externalLinks, extraction: record.committed });
+    layers.push({ dir: store.layerPath(diffId), implicitDirs: record.implicitDirs, externalLinks: record.externalLinks, xattrPaths: record.xattrPaths, extraction: record.committed });
   }
   return layers;
 }

@@ -25,6 +25,8 @@ export interface UnpackResult {
   readonly bundle: string;
   readonly entries: number;
   readonly bytes: number;
+  /** What stacking could not carry into the rootfs (extended attributes), one line per kind. */
+  readonly warnings: readonly string[];
 }
 
 export async function unpackImage(store: Store, input: string, bundleDir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
@@ -42,7 +44,7 @@ export async function unpackImage(store: Store, input: string, bundleDir: string
         annotations: { 'org.opencontainers.image.ref.name': name, 'io.keel.image.digest': descriptor.digest },
       });
       await fs.writeFile(path.join(bundle, 'config.json'), serializeRuntimeConfig(spec), { mode: 0o600, flag: 'wx' });
-      return { name, digest: descriptor.digest, bundle, entries: stats.entries, bytes: stats.bytes };
+      return { name, digest: descriptor.digest, bundle, entries: stats.entries, bytes: stats.bytes, warnings: stats.warnings };
     } catch (err) {
       await fs.rm(created ? bundle : path.join(bundle, 'rootfs'), { recursive: true, force: true }).catch(() => undefined);
       if (!created) await fs.rm(path.join(bundle, 'config.json'), { force: true }).catch(() => undefined);

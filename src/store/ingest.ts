@@ -108,6 +108,7 @@ async function extractStaged(store: IngestTarget, request: LayerIngest, extract:
       implicitDirs: stats.implicitDirs,
       externalLinks: stats.externalLinks,
       knownContent: stats.fileDigests,
+      xattrPaths: stats.xattrPaths,
     });
     return stats;
   } catch (err) {

@@ -46,6 +46,12 @@ export interface LayerRecord {
    * Absent: none.
    */
   readonly externalLinks?: readonly { readonly path: string; readonly target: string }[] | undefined;
+  /**
+   * The paths of the tree that carry extended attributes (LayerStats.xattrPaths),
+   * so a copy of the layer copies just those. Absent (a record of a keel
+   * before attributes were applied): unknown, a copy looks at every path.
+   */
+  readonly xattrPaths?: readonly string[] | undefined;
 }
 
 export type RecordRead = { readonly state: 'missing' } | { readonly state: 'invalid'; readonly why: string } | { readonly state: 'ok'; readonly record: LayerRecord };
@@ -82,6 +88,9 @@ export async function readLayerRecord(path: string): Promise<RecordRead> {
       !v.externalLinks.every((l: unknown) => typeof l === 'object' && l !== null && typeof (l as { path?: unknown }).path === 'string' && typeof (l as { target?: unknown }).target === 'string'))
   ) {
     return { state: 'invalid', why: 'externalLinks is not a list of {path, target}' };
+  }
+  if (v.xattrPaths !== undefined && (!Array.isArray(v.xattrPaths) || !v.xattrPaths.every((d) => typeof d === 'string'))) {
+    return { state: 'invalid', why: 'xattrPaths is not a list of paths' };
   }
   return { state: 'ok', record: v as unknown as LayerRecord };
 }

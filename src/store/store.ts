@@ -61,6 +61,8 @@ export interface LayerCommit {
   readonly implicitDirs?: readonly string[] | undefined;
   /** Hardlinks to lower layers' files, in tar order (LayerStats.externalLinks). */
   readonly externalLinks?: readonly { readonly path: string; readonly target: string }[] | undefined;
+  /** Paths of the tree with extended attributes (LayerStats.xattrPaths). */
+  readonly xattrPaths?: readonly string[] | undefined;
   /** Content digests computed while writing the tree (LayerStats.fileDigests): the fingerprint does not read those files back. */
   readonly knownContent?: KnownContent | undefined;
 }
@@ -407,6 +409,7 @@ export class Store {
           format: layerRecordFormat(record.externalLinks?.length ?? 0), diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString(),
           ...(record.implicitDirs && record.implicitDirs.length > 0 ? { implicitDirs: [...record.implicitDirs] } : {}),
           ...(record.externalLinks && record.externalLinks.length > 0 ? { externalLinks: record.externalLinks.map((l) => ({ path: l.path, target: l.target })) } : {}),
+          ...(record.xattrPaths !== undefined ? { xattrPaths: [...record.xattrPaths].sort() } : {}),
         };
         await writeFileAtomic(recordPath, `${JSON.stringify(full, null, 2)}\n`, { tmpDir: this.#layout.tmp });
         // A re-extraction repairs a layer check set aside: the mark goes once the record is durable.

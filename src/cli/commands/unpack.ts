@@ -20,6 +20,7 @@ The result matches 'umoci unpack' of the same image. IMAGE must be in the store
     const [image, dir] = positionals as [string, string];
     const store = await openExistingStore(global);
     const result = await unpackImage(store, image, dir, { signal });
+    for (const w of result.warnings) process.stderr.write(`keel: warning: ${result.name}: ${w}\n`);
     process.stdout.write(`${result.bundle}: ${result.name} (${result.digest}), ${result.entries} entries, ${formatBytes(result.bytes)}\n`);
     return 0;
   },

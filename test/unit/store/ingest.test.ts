@@ -13,7 +13,7 @@ import { digestOf, type Digest } from '../../../src/oci/digest.ts';
 import { MediaType } from '../../../src/oci/media-types.ts';
 import type { Descriptor } from '../../../src/oci/types.ts';
 import { VerifyStream } from '../../../src/oci/verify.ts';
-import type { Store } from '../../../src/store/index.ts';
+import { fingerprintTree, type Store } from '../../../src/store/index.ts';
 import { openTempStore, tarOf } from './fixtures.ts';
 
 interface Layer {
@@ -63,7 +63,10 @@ describe('Store.ingestLayer', () => {
     assert.equal(await store.hasBlob(layer.descriptor.digest), true);
     assert.equal(await store.hasLayer(layer.diffId), true);
     assert.equal(await readFile(join(store.layerPath(layer.diffId), 'b/c.txt'), 'utf8'), 'C\n');
-    assert.equal((await store.layerRecord(layer.diffId))?.digest, layer.descriptor.digest);
+    const record = await store.layerRecord(layer.diffId);
+    assert.equal(record?.digest, layer.descriptor.digest);
+    assert.deepEqual(record?.xattrPaths, [], 'the record says the layer has no extended attributes (a copy need not look)');
+    assert.equal(record?.treeDigest, await fingerprintTree(store.layerPath(layer.diffId)), 'the fingerprint from digests computed while writing equals one read from disk');
   });
 
   it('both present: nothing is fetched or extracted', async () => {

@@ -52,3 +52,19 @@ it('reads externalLinks as a list of {path, target}; a record without it has non
     if (r.state === 'ok') assert.deepEqual(r.record.externalLinks, name === 'links.json' ? links : undefined);
   }
 });
+
+it('reads xattrPaths as a list of paths ([] = known to have none, absent = unknown); anything else is invalid', async () => {
+  for (const [name, record, state, expected] of [
+    ['x.json', { ...base, xattrPaths: ['usr/bin/ping', 'etc'] }, 'ok', ['usr/bin/ping', 'etc']],
+    ['x-none.json', { ...base, xattrPaths: [] }, 'ok', []],
+    ['x-absent.json', base, 'ok', undefined],
+    ['x-str.json', { ...base, xattrPaths: 'usr/bin/ping' }, 'invalid', undefined],
+    ['x-num.json', { ...base, xattrPaths: [1] }, 'invalid', undefined],
+  ] as const) {
+    await writeFile(join(dir, name), JSON.stringify(record));
+    const r = await readLayerRecord(join(dir, name));
+    assert.equal(r.state, state, name);
+    if (r.state === 'invalid') assert.match(r.why, /xattrPaths/);
+    if (r.state === 'ok') assert.deepEqual(r.record.xattrPaths, expected);
+  }
+});
