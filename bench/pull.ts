@@ -207,7 +207,9 @@ async function benchImage(registry: string, repo: string, tag: string, sizeLabel
   const ref = `${registry}/${repo}:${tag}`;
   const urls = await layerUrls(registry, repo, tag);
   const contenders: Record<string, (dir: string) => string> = {
-    keel: (d) => `${KEEL} --root ${d}/store pull -q ${ref} >/dev/null && ${KEEL} --root ${d}/store unpack ${ref} ${d}/bundle >/dev/null`,
+    keel: (d) =>
+      `${KEEL} --root ${d}/store pull -q --json --timings ${ref} >${d}/pull.json && ` +
+      `/usr/bin/time -o ${d}/unpack.time -f '%e %U %S' ${KEEL} --root ${d}/store unpack ${ref} ${d}/bundle >/dev/null`,
     'skopeo+umoci': (d) =>
       `skopeo copy -q --src-tls-verify=false docker://${ref} oci:${d}/layout:${tag} && umoci unpack --image ${d}/layout:${tag} ${d}/bundle >/dev/null`,
     'curl|tar': (d) => `mkdir -p ${d}/rootfs && ${urls.map((u) => `curl -sf ${u} | tar -xz -C ${d}/rootfs`).join(' && ')}`,
@@ -217,12 +219,14 @@ async function benchImage(registry: string, repo: string, tag: string, sizeLabel
       `podman --root ${d}/podman --runroot ${d}/run --storage-driver vfs pull -q --tls-verify=false ${ref} >/dev/null`;
   }
   const samples = new Map<string, Sample[]>(Object.keys(contenders).map((k) => [k, []]));
+  const phases: PhaseSample[] = [];
   for (let run = 0; run < RUNS; run++) {
     for (const [name, script] of Object.entries(contenders)) {
       const dir = await mkdtemp(path.join(WORK, `${name.replace(/\W/g, '')}-`));
       await execFile('sync');
       try {
         samples.get(name)?.push(await measure(script(dir)));
+        if (name === 'keel') phases.push(await readPhases(dir));
       } catch (err) {
         console.error(`${name}: ${(err as Error).message}`);
         samples.delete(name);
@@ -245,6 +249,30 @@ async function benchImage(registry: string, repo: string, tag: string, sizeLabel
       `${name.padEnd(14)} ${(wall / 1000).toFixed(2).padStart(8)} ${(cpu / 1000).toFixed(2).padStart(7)}  ${(kWall / wall).toFixed(2).padStart(14)}  ${(kCpu / cpu).toFixed(2).padStart(13)}  ${(rss / 1024).toFixed(0).padStart(5)} MB`,
     );
   }
+  printPhases(phases);
+}
+
+/** keel pull --timings of one run, plus the unpack's wall and CPU. */
+interface PhaseSample {
+  readonly pull: { wallMs: number; phases: Record<string, { ms: number; count: number }>; cpuMs: Record<string, number> };
+  readonly unpack: { wallMs: number; cpuMs: number };
+}
+
+async function readPhases(dir: string): Promise<PhaseSample> {
+  const pulled = JSON.parse(await readFile(`${dir}/pull.json`, 'utf8')) as { images: { timings: PhaseSample['pull'] }[] };
+  const [wall, user, sys] = (await readFile(`${dir}/unpack.time`, 'utf8')).trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { pull: pulled.images[0]!.timings, unpack: { wallMs: (wall ?? 0) * 1000, cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000 } };
+}
+
+/** Where keel's time went (medians over the runs): the pull's phases, its CPU by thread, then the unpack. */
+function printPhases(samples: readonly PhaseSample[]): void {
+  if (samples.length === 0) return;
+  const s = (ms: number): string => (ms / 1000).toFixed(2);
+  const names = [...new Set(samples.flatMap((x) => Object.keys(x.pull.phases)))];
+  const phase = names.map((n) => `${n} ${s(median(samples.map((x) => x.pull.phases[n]?.ms ?? 0)))}`).join(', ');
+  const cpu = ['main', 'pool', 'v8', 'other'].map((k) => `${k} ${s(median(samples.map((x) => x.pull.cpuMs[k] ?? 0)))}`).join(', ');
+  console.log(`keel pull: wall ${s(median(samples.map((x) => x.pull.wallMs)))} s; phases (s, summed over layers; waits are wall time): ${phase}`);
+  console.log(`keel pull CPU by thread (s): ${cpu}; keel unpack: ${s(median(samples.map((x) => x.unpack.wallMs)))} s wall, ${s(median(samples.map((x) => x.unpack.cpuMs)))} s CPU`);
 }
 
 async function main(): Promise<void> {
