@@ -99,3 +99,12 @@ export function ownerOfName(name: string): Owner | undefined {
   if (!m) return undefined;
   return { pid: Number(m[1]), start: m[2] ?? '', boot: m[3] ?? '' };
 }
+
+/**
+ * Whether `name` starts with an owner token whose owner is provably gone.
+ * False for a live owner and for a name without a token (whose owner is unknown).
+ */
+export function isDeadOwnedName(name: string): boolean {
+  const owner = ownerOfName(name);
+  return owner !== undefined && !ownerAlive(owner);
+}

@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import { MediaType } from '../oci/media-types.ts';
 import { fsyncDir } from './fs-sync.ts';
-import { ownerAlive, ownerOfName, uniqueName } from '../layout/owner.ts';
+import { uniqueName } from '../layout/owner.ts';
+import { reclaimDead } from '../layout/staging.ts';
 import { RootPaths } from '../layout/paths.ts';
 
 export const OCI_LAYOUT = { imageLayoutVersion: '1.0.0' } as const;
@@ -207,25 +208,7 @@ async function readStoreFormat(layout: Layout): Promise<number | undefined> {
   return format;
 }
 
-/** Removes entries of tmp/ whose owning process is dead. Returns how many. */
+/** Removes entries of tmp/ whose owning process is dead (layout/staging.ts reclaimDead). Returns how many. */
 export async function cleanLeftovers(layout: Layout): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(layout.tmp);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return 0;
-    throw fsError(`listing ${layout.tmp}`, err);
-  }
-  let removed = 0;
-  for (const name of names) {
-    const owner = ownerOfName(name);
-    if (owner === undefined || ownerAlive(owner)) continue;
-    try {
-      await rm(join(layout.tmp, name), { recursive: true, force: true });
-      removed++;
-    } catch (err) {
-      throw fsError(`removing leftover ${join(layout.tmp, name)}`, err);
-    }
-  }
-  return removed;
+  return (await reclaimDead(layout.tmp)).length;
 }

@@ -50,6 +50,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import { currentOwner, ownerAlive, ownerOfName, uniqueName, type Owner } from '../layout/owner.ts';
+import { reclaimDead } from '../layout/staging.ts';
 
 interface OwnerRecord extends Owner {
   readonly nonce: string;
@@ -219,22 +220,11 @@ export class StoreLocks {
   /**
    * Removes shared registrations whose owner is dead. A name encodes its owner
    * (pid, start time, boot), and a dead owner never comes back, so removing
-   * one can race only with another remover (rm with force).
+   * one can race only with another remover. Best effort: exclusive holders
+   * remove them too.
    */
   async #removeDeadShared(): Promise<void> {
-    const sharedDir = join(this.dir, 'shared');
-    let names: string[];
-    try {
-      names = await readdir(sharedDir);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return;
-      throw fsError('listing shared store locks', err);
-    }
-    for (const name of names) {
-      const owner = ownerOfName(name);
-      // best effort: exclusive holders remove them too
-      if (owner !== undefined && !ownerAlive(owner)) await rm(join(sharedDir, name), { force: true }).catch(() => {});
-    }
+    await reclaimDead(join(this.dir, 'shared'), { bestEffort: true });
   }
 
   async #waitNoShared(backoff: Backoff): Promise<void> {
