@@ -6,10 +6,13 @@
 // digest from it. Invariants: written (atomically, by rename) BEFORE the unit
 // is created, so a unit keel created always has a record; a missing record
 // next to a transient unit of the same name means the unit is not keel's.
+// The temp file of a write is a staging named for its owner (layout/staging.ts),
+// so the temp file of a writer that died is removed by the next write.
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errnoCode, fsError } from '../errors.ts';
+import { reclaimStagings, stagingPath } from '../layout/staging.ts';
 
 export const RECORD_DIR = '/run/keel/units';
 
@@ -61,9 +64,10 @@ export async function readAppliedRecord(name: string, dir: string = RECORD_DIR):
 
 export async function writeAppliedRecord(record: AppliedRecord, dir: string = RECORD_DIR): Promise<void> {
   const file = recordPath(dir, record.name);
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = stagingPath(dir, 'record');
   try {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await reclaimStagings(dir);
     await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     await fs.rename(tmp, file);
   } catch (err) {

@@ -1,7 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
+import { currentBootId } from '../../../src/layout/owner.ts';
+import { stagingPath } from '../../../src/layout/staging.ts';
 import {
   listAppliedRecords, readAppliedRecord, removeAppliedRecord, writeAppliedRecord, type AppliedRecord,
 } from '../../../src/runtime/index.ts';
@@ -36,4 +39,20 @@ it('a torn or foreign file reads as no record', async () => {
   assert.equal(await readAppliedRecord('torn', dir), undefined);
   await writeFile(join(dir, 'other.json'), '{"name": "other"}');
   assert.equal(await readAppliedRecord('other', dir), undefined);
+});
+
+it('a write stages under an owner-named temp file: a dead writer\'s is reclaimed by the next write, a live one\'s kept', async () => {
+  const gone = spawnSync('/bin/true').pid;
+  const boot8 = currentBootId().replace(/-/g, '').slice(0, 8);
+  const dead = `.${gone}-777-${boot8}.1.record`; // a writer killed between its write and its rename
+  const live = stagingPath(dir, 'record'); // this process, mid-write
+  await writeFile(join(dir, dead), '{"name": "torn", ');
+  await writeFile(live, '{"name": "etcd", ');
+  await writeAppliedRecord(record('etcd'), dir);
+  const names = await readdir(dir);
+  assert.ok(!names.includes(dead), `the dead writer's temp file is gone: ${names.join(' ')}`);
+  assert.ok(names.includes(live.slice(dir.length + 1)), 'a live writer\'s temp file is kept');
+  assert.deepEqual(names.filter((n) => !n.startsWith('.')).sort(), ['etcd.json', 'flannel.json', 'other.json', 'torn.json']);
+  assert.deepEqual(await readAppliedRecord('etcd', dir), record('etcd'));
+  assert.deepEqual((await listAppliedRecords(dir)).map((r) => r.name), ['etcd', 'flannel'], 'temp files are not records');
 });
