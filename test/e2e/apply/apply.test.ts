@@ -7,16 +7,14 @@
 // The tests share one guest and run in order; each builds on the previous.
 
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startRegistry, type Registry } from '../../helpers/registry.ts';
+import { PROJECT, guestCommands, ok, tearDown } from '../../helpers/guest.ts';
 import { bootTestHost, type ExecResult, type TestHost } from '../../helpers/testhost.ts';
 import { pushTestImages } from './images.ts';
 
-const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
-const KEEL = join(PROJECT, 'bin/keel');
 const ROOT = '/var/tmp/keel-e2e-root'; // inside the guest (its overlay)
 const DATA = '/var/tmp/keel-e2e-etcd-data'; // the host state dir of the etcd container, inside the guest
 const CLIENT_PORT = 23790 + (process.pid % 100) * 2;
@@ -28,24 +26,7 @@ let registry: Registry;
 let work: string;
 let images: { etcd: string; busybox: string };
 
-function keel(...args: string[]): Promise<ExecResult> {
-  return host.exec([KEEL, '--root', ROOT, ...args], { timeoutMs: 180_000 });
-}
-
-async function guest(...cmd: string[]): Promise<ExecResult> {
-  return host.exec(cmd);
-}
-
-async function ok(r: Promise<ExecResult> | ExecResult, what: string): Promise<string> {
-  const res = await r;
-  assert.equal(res.code, 0, `${what} failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
-  return res.stdout;
-}
-
-async function show(unit: string, ...props: string[]): Promise<Record<string, string>> {
-  const out = await ok(guest('systemctl', 'show', ...props.map((p) => `-p${p}`), unit), `systemctl show ${unit}`);
-  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
+const { keel, guest, show } = guestCommands(() => host, ['--root', ROOT]);
 
 async function manifest(file: string, text: string): Promise<string> {
   const path = join(work, file);
@@ -103,11 +84,7 @@ before(async () => {
   await ok(guest('systemctl', 'unmask', 'etcd.service'), 'unmask etcd.service');
 });
 
-after(async () => {
-  await host?.shutdown();
-  await registry?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+after(() => tearDown({ host, registry, work }));
 
 describe('keel validate', () => {
   it('exits 0 for a valid manifest and 78 with file:line:column for an invalid one', async () => {

@@ -5,16 +5,14 @@
 // store's cache alone. Needs what apply.test.ts needs.
 
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startRegistry, type Registry } from '../../helpers/registry.ts';
-import { bootTestHost, type ExecResult, type TestHost } from '../../helpers/testhost.ts';
+import { KEEL, PROJECT, keelServiceUnit, ok, tearDown } from '../../helpers/guest.ts';
+import { bootTestHost, type TestHost } from '../../helpers/testhost.ts';
 import { pushTestImages } from './images.ts';
 
-const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
-const KEEL = join(PROJECT, 'bin/keel');
 const ROOT = '/var/lib/keel-e2e';
 const MANIFESTS = '/etc/keel/manifests.d';
 const PORT = 24790 + (process.pid % 100) * 2;
@@ -24,31 +22,20 @@ let host: TestHost | undefined;
 let registry: Registry | undefined;
 let work: string;
 
-async function ok(r: Promise<ExecResult>, what: string): Promise<string> {
-  const res = await r;
-  assert.equal(res.code, 0, `${what} failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
-  return res.stdout;
-}
-
 before(async () => {
   work = await mkdtemp('/var/tmp/keel-e2e-boot-');
   registry = await startRegistry();
   await pushTestImages(work, registry.host);
 });
 
-after(async () => {
-  await host?.shutdown();
-  await registry?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+after(() => tearDown({ host, registry, work }));
 
 it('keel.service brings a container back after a reboot, from the cache, with the registry gone', async () => {
   const persist = join(work, 'guest');
   host = await bootTestHost(NAME, { binds: [PROJECT], persist });
   const g = host;
   // Install keel.service as shipped, pointing ExecStart at this checkout.
-  const unit = (await readFile(join(PROJECT, 'units/keel.service'), 'utf8'))
-    .replace('ExecStart=/usr/bin/keel boot', `ExecStart=${KEEL} --root ${ROOT} --manifests ${MANIFESTS} boot`);
+  const unit = await keelServiceUnit(ROOT, MANIFESTS);
   await writeFile(join(work, 'keel.service'), unit);
   await ok(g.exec(['sh', '-c', `mkdir -p ${MANIFESTS} && cat > /etc/systemd/system/keel.service && systemctl daemon-reload && systemctl enable keel.service`], { input: unit }), 'install keel.service');
   const manifest = `

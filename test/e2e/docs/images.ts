@@ -7,14 +7,11 @@
 // Both entrypoints are a shell that exits 0 on SIGTERM (a bare busybox
 // process as PID 1 ignores it and every stop would cost the stop timeout).
 // Each version differs in /www/version, so each push is a new digest.
-// Needs root, umoci, skopeo and busybox-static.
+// Needs root, umoci, skopeo and busybox-static (test/helpers/busybox-image.ts).
 
-import { execFile } from 'node:child_process';
-import { chmod, copyFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { pushBusyboxImage } from '../../helpers/busybox-image.ts';
 
 export interface DocImage {
   /** `web` or `probe`: which script is the entrypoint. */
@@ -47,29 +44,16 @@ const APPLETS = ['sh', 'httpd', 'wget', 'sleep', 'echo', 'cat', 'test', 'true', 
 
 /** Builds the image and pushes it as `${registry}/${repo}:${tag}`; returns the reference. */
 export async function pushDocImage(work: string, registry: string, repo: string, tag: string, image: DocImage): Promise<string> {
-  const id = `${repo}-${image.version}`;
-  const layout = join(work, `layout-${id}`);
-  const bundle = join(work, `bundle-${id}`);
-  await rm(layout, { recursive: true, force: true });
-  await rm(bundle, { recursive: true, force: true });
-  await run('umoci', ['init', '--layout', layout]);
-  await run('umoci', ['new', '--image', `${layout}:v`]);
-  await run('umoci', ['unpack', '--image', `${layout}:v`, bundle]);
-  const root = join(bundle, 'rootfs');
-  for (const dir of ['bin', 'usr/bin', 'www', 'tmp']) await mkdir(join(root, dir), { recursive: true });
-  await copyFile('/bin/busybox', join(root, 'bin/busybox'));
-  await chmod(join(root, 'bin/busybox'), 0o755);
-  for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
-  await writeFile(join(root, 'usr/bin/serve'), SERVE, { mode: 0o755 });
-  await writeFile(join(root, 'usr/bin/probe'), PROBE, { mode: 0o755 });
-  await writeFile(join(root, 'www/index.html'), `<p>web ${image.version}</p>\n`);
-  await writeFile(join(root, 'www/version'), `${image.version}\n`);
-  if (image.healthy) await writeFile(join(root, 'www/healthz'), 'ok\n');
-  await run('umoci', ['repack', '--image', `${layout}:v`, bundle]);
-  await run('umoci', ['config', '--image', `${layout}:v`, '--config.env', 'PATH=/usr/bin:/bin',
-    '--config.entrypoint', image.kind === 'web' ? '/usr/bin/serve' : '/usr/bin/probe']);
-  const ref = `${registry}/${repo}:${tag}`;
-  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v`, `docker://${ref}`], { maxBuffer: 1 << 24 });
-  await rm(bundle, { recursive: true, force: true });
-  return ref;
+  return pushBusyboxImage(join(work, `image-${repo}-${image.version}`), `${registry}/${repo}:${tag}`, {
+    applets: APPLETS,
+    files: async (root) => {
+      for (const dir of ['usr/bin', 'www', 'tmp']) await mkdir(join(root, dir), { recursive: true });
+      await writeFile(join(root, 'usr/bin/serve'), SERVE, { mode: 0o755 });
+      await writeFile(join(root, 'usr/bin/probe'), PROBE, { mode: 0o755 });
+      await writeFile(join(root, 'www/index.html'), `<p>web ${image.version}</p>\n`);
+      await writeFile(join(root, 'www/version'), `${image.version}\n`);
+      if (image.healthy) await writeFile(join(root, 'www/healthz'), 'ok\n');
+    },
+    config: ['--config.env', 'PATH=/usr/bin:/bin', '--config.entrypoint', image.kind === 'web' ? '/usr/bin/serve' : '/usr/bin/probe'],
+  });
 }

@@ -47,18 +47,17 @@
 
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../../src/config/index.ts';
+import { PROJECT, ok, tearDown } from '../../helpers/guest.ts';
 import { startRegistry, type Registry } from '../../helpers/registry.ts';
 import { bootTestHost, type ExecResult, type TestHost } from '../../helpers/testhost.ts';
 import { pushDocImage } from './images.ts';
 
-const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
 const DOC_PATH = 'docs/operations.md';
 const DOC_REGISTRY = 'registry.example.com:5000';
 const GUEST = `docs-${process.pid}`;
@@ -162,12 +161,6 @@ function fromGuest(text: string): string {
 function shell(script: string, options: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
   return guest().exec(['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8',
     'bash', '-e', '-o', 'pipefail', '-c', script], options);
-}
-
-async function ok(r: Promise<ExecResult>, what: string): Promise<ExecResult> {
-  const res = await r;
-  assert.equal(res.code, 0, `${what} failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
-  return res;
 }
 
 const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
@@ -480,11 +473,7 @@ before(async () => {
   await installKeel();
 });
 
-after(async () => {
-  await host?.shutdown();
-  await registry?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+after(() => tearDown({ host, registry, work }));
 
 it(`every example in ${DOC_PATH} has a check this test knows`, () => {
   assert.ok(blocks.length > 0, 'no code blocks found');

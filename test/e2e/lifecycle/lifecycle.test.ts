@@ -8,16 +8,13 @@
 // order; each builds on the previous. Needs what test/e2e/apply needs.
 
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startRegistry, type Registry } from '../../helpers/registry.ts';
-import { bootTestHost, type ExecResult, type TestHost } from '../../helpers/testhost.ts';
+import { PROJECT, guestCommands, ok, tearDown } from '../../helpers/guest.ts';
+import { bootTestHost, type TestHost } from '../../helpers/testhost.ts';
 import { pushApp } from './images.ts';
 
-const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
-const KEEL = join(PROJECT, 'bin/keel');
 const ROOT = '/var/lib/keel-lifecycle'; // inside the guest (its overlay)
 const MANIFESTS = '/etc/keel/lifecycle.d';
 const DATA = '/var/lib/app-data';
@@ -28,28 +25,7 @@ let work: string;
 let appRef: string;
 let baseRef: string;
 
-function keel(...args: string[]): Promise<ExecResult> {
-  return host.exec([KEEL, '--root', ROOT, '--manifests', MANIFESTS, ...args], { timeoutMs: 180_000 });
-}
-
-function guest(...cmd: string[]): Promise<ExecResult> {
-  return host.exec(cmd);
-}
-
-async function ok(r: Promise<ExecResult> | ExecResult, what: string): Promise<string> {
-  const res = await r;
-  assert.equal(res.code, 0, `${what} failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
-  return res.stdout;
-}
-
-async function show(unit: string, ...props: string[]): Promise<Record<string, string>> {
-  const out = await ok(guest('systemctl', 'show', ...props.map((p) => `-p${p}`), unit), `systemctl show ${unit}`);
-  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
-
-async function pid(unit: string): Promise<string> {
-  return (await show(unit, 'MainPID')).MainPID as string;
-}
+const { keel, guest, show, mainPid: pid } = guestCommands(() => host, ['--root', ROOT, '--manifests', MANIFESTS]);
 
 async function writeManifest(file: string, text: string): Promise<void> {
   await ok(host.exec(['sh', '-c', `mkdir -p ${MANIFESTS} && cat > ${MANIFESTS}/${file}`], { input: text }), `write ${file}`);
@@ -100,11 +76,7 @@ before(async () => {
   console.log(`# guest booted in ${host.bootMs} ms; registry ${registry.host}`);
 });
 
-after(async () => {
-  await host?.shutdown();
-  await registry?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+after(() => tearDown({ host, registry, work }));
 
 describe('apply is a plan', () => {
   it('--dry-run of three new containers plans three creates and creates nothing, not even the store', async () => {

@@ -9,16 +9,14 @@
 // Needs what test/e2e/apply needs.
 
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startRegistry, type Registry } from '../../helpers/registry.ts';
-import { bootTestHost, type ExecResult, type TestHost } from '../../helpers/testhost.ts';
+import { KEEL, PROJECT, keelServiceUnit, ok, tearDown } from '../../helpers/guest.ts';
+import { bootTestHost, type TestHost } from '../../helpers/testhost.ts';
 import { pushApp } from './images.ts';
 
-const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
-const KEEL = join(PROJECT, 'bin/keel');
 const ROOT = '/var/lib/keel-reboot';
 const MANIFESTS = '/etc/keel/manifests.d';
 const NAME = `reboot-${process.pid}`;
@@ -28,12 +26,6 @@ let host: TestHost | undefined;
 let registry: Registry | undefined;
 let work: string;
 let persist: string;
-
-async function ok(r: Promise<ExecResult>, what: string): Promise<string> {
-  const res = await r;
-  assert.equal(res.code, 0, `${what} failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
-  return res.stdout;
-}
 
 function h(): TestHost {
   if (host === undefined) throw new Error('no guest');
@@ -87,11 +79,7 @@ before(async () => {
   registry = await startRegistry();
 });
 
-after(async () => {
-  await host?.shutdown();
-  await registry?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+after(() => tearDown({ host, registry, work }));
 
 async function reboot(): Promise<void> {
   await h().shutdown();
@@ -103,8 +91,7 @@ it('cached containers are up before the network is online, on a host whose netwo
   const reg = registry as Registry;
   const cached = await pushApp(work, reg.host, 'cached', '1', { version: 'c1', ok: true, healthy: true });
   host = await bootTestHost(NAME, { binds: [PROJECT], persist });
-  const unit = (await readFile(join(PROJECT, 'units/keel.service'), 'utf8'))
-    .replace('ExecStart=/usr/bin/keel boot', `ExecStart=${KEEL} --root ${ROOT} --manifests ${MANIFESTS} boot`);
+  const unit = await keelServiceUnit(ROOT, MANIFESTS);
   await ok(h().exec(['sh', '-c', 'cat > /etc/systemd/system/keel.service'], { input: unit }), 'install keel.service');
   await ok(h().exec(['sh', '-c', 'cat > /etc/systemd/system/hold-network.service'], { input: HOLD }), 'install hold-network.service');
   await ok(h().exec(['sh', '-c', 'cat > /etc/systemd/system/wants-network.service'], { input: WANTS_NETWORK }), 'install wants-network.service');

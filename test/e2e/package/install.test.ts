@@ -12,16 +12,16 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { pushBusyboxImage } from '../../helpers/busybox-image.ts';
+import { PROJECT, ok, tearDown } from '../../helpers/guest.ts';
 import { startRegistry, type Registry } from '../../helpers/registry.ts';
 import { bootTestHost, type ExecResult, type TestHost } from '../../helpers/testhost.ts';
 
 const run = promisify(execFile);
-const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
 const BUILD_DEB = join(PROJECT, 'packaging/build-deb');
 // One package cache per checkout (another checkout's build must not be installed here).
 const DEB_DIR = `/var/tmp/keel-deb-test-${createHash('sha256').update(PROJECT).digest('hex').slice(0, 12)}`;
@@ -44,32 +44,12 @@ function guest(): TestHost {
   return host;
 }
 
-async function ok(r: Promise<ExecResult>, what: string): Promise<string> {
-  const res = await r;
-  assert.equal(res.code, 0, `${what} failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
-  return res.stdout;
-}
-
 const sh = (script: string, input?: string): Promise<ExecResult> =>
   guest().exec(['sh', '-c', script], input === undefined ? { timeoutMs: 180_000 } : { input, timeoutMs: 180_000 });
 
 /** A one-layer static busybox image, built with umoci and pushed with skopeo. */
-async function pushBusybox(dir: string, registryHost: string): Promise<string> {
-  const layout = join(dir, 'busybox-layout');
-  const bundle = join(dir, 'busybox-bundle');
-  await run('umoci', ['init', '--layout', layout]);
-  await run('umoci', ['new', '--image', `${layout}:1`]);
-  await run('umoci', ['unpack', '--image', `${layout}:1`, bundle]);
-  const bin = join(bundle, 'rootfs/bin');
-  await mkdir(bin, { recursive: true });
-  await copyFile('/bin/busybox', join(bin, 'busybox'));
-  await chmod(join(bin, 'busybox'), 0o755);
-  for (const applet of ['sh', 'sleep', 'echo', 'true']) await symlink('busybox', join(bin, applet));
-  await run('umoci', ['repack', '--image', `${layout}:1`, bundle]);
-  await run('umoci', ['config', '--image', `${layout}:1`, '--config.entrypoint', '/bin/sh']);
-  const ref = `${registryHost}/busybox:1`;
-  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:1`, `docker://${ref}`], { maxBuffer: 1 << 24 });
-  return ref;
+function pushBusybox(dir: string, registryHost: string): Promise<string> {
+  return pushBusyboxImage(join(dir, 'busybox'), `${registryHost}/busybox:1`, { applets: ['sh', 'sleep', 'echo', 'true'] });
 }
 
 before(async () => {
@@ -92,11 +72,7 @@ before(async () => {
   await ok(sh('rm -f /usr/sbin/policy-rc.d'), 'remove policy-rc.d in the guest');
 });
 
-after(async () => {
-  await host?.shutdown();
-  await registry?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+after(() => tearDown({ host, registry, work }));
 
 it('dpkg -i installs the package, enabled but not started', async () => {
   await ok(guest().exec(['dpkg', '-i', deb], { timeoutMs: 300_000 }), 'dpkg -i');

@@ -13,16 +13,13 @@
 // what test/e2e/lifecycle needs, plus tini (scripts/setup installs it).
 
 import { strict as assert } from 'node:assert';
-import { access, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdtemp } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startRegistry, type Registry } from '../../helpers/registry.ts';
-import { bootTestHost, type ExecResult, type TestHost } from '../../helpers/testhost.ts';
+import { PROJECT, guestCommands, ok, tearDown } from '../../helpers/guest.ts';
+import { bootTestHost, type TestHost } from '../../helpers/testhost.ts';
 import { pushApp } from '../lifecycle/images.ts';
 
-const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
-const KEEL = join(PROJECT, 'bin/keel');
 const ROOT = '/var/lib/keel-secrets'; // inside the guest (its overlay)
 const MANIFESTS = '/etc/keel/secrets.d';
 const CREDS = '/etc/keel/creds';
@@ -40,26 +37,10 @@ let registry: Registry;
 let work: string;
 let ref: string;
 
-function keel(...args: string[]): Promise<ExecResult> {
-  return host.exec([KEEL, '--root', ROOT, '--manifests', MANIFESTS, ...args], { timeoutMs: 180_000 });
-}
-
-function guest(...cmd: string[]): Promise<ExecResult> {
-  return host.exec(cmd);
-}
-
-async function ok(r: Promise<ExecResult> | ExecResult, what: string): Promise<string> {
-  const res = await r;
-  assert.equal(res.code, 0, `${what} failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
-  return res.stdout;
-}
+const { keel, guest, mainPid } = guestCommands(() => host, ['--root', ROOT, '--manifests', MANIFESTS]);
 
 async function write(file: string, text: string, mode = '0600'): Promise<void> {
   await ok(host.exec(['sh', '-c', `mkdir -p "$(dirname ${file})" && umask 077 && cat > ${file} && chmod ${mode} ${file}`], { input: text }), `write ${file}`);
-}
-
-async function mainPid(unit: string): Promise<string> {
-  return (await ok(guest('systemctl', 'show', '-pMainPID', '--value', unit), 'MainPID')).trim();
 }
 
 /** What a NUL-separated /proc file of the container's PID 1 (or another pid) holds. */
@@ -96,11 +77,7 @@ before(async () => {
   console.log(`# guest booted in ${host.bootMs} ms; registry ${registry.host}`);
 });
 
-after(async () => {
-  await host?.shutdown();
-  await registry?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+after(() => tearDown({ host, registry, work }));
 
 describe('envFiles, credentials and init in a real systemd', () => {
   it('systemd-creds encrypts a credential inside the guest (host key; the guest has no TPM)', async () => {

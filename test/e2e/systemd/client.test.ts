@@ -6,10 +6,9 @@
 
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isKeelError } from '../../../src/errors.ts';
 import {
@@ -19,9 +18,10 @@ import {
   renderServiceProperties,
   type ServiceSettings,
 } from '../../../src/systemd/index.ts';
+import { installBusybox } from '../../helpers/busybox-image.ts';
+import { PROJECT, tearDown } from '../../helpers/guest.ts';
 import { bootTestHost, type TestHost } from '../../helpers/testhost.ts';
 
-const PROJECT = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
 const NODE = join(PROJECT, 'node_modules/.bin/node');
 const PREFIX = `keel-e2e-${process.pid}`;
 
@@ -43,11 +43,8 @@ async function guest(cmd: string[]): Promise<{ code: number; stdout: string; std
 
 /** A runc bundle whose payload prints, then waits for SIGTERM and exits 0. */
 async function makeBundle(dir: string): Promise<void> {
-  await mkdir(join(dir, 'rootfs/bin'), { recursive: true });
-  for (const d of ['proc', 'sys', 'dev', 'tmp']) await mkdir(join(dir, 'rootfs', d));
-  await copyFile('/bin/busybox', join(dir, 'rootfs/bin/busybox'));
-  await chmod(join(dir, 'rootfs/bin/busybox'), 0o755);
-  for (const applet of ['sh', 'sleep']) await symlink('busybox', join(dir, 'rootfs/bin', applet));
+  for (const d of ['proc', 'sys', 'dev', 'tmp']) await mkdir(join(dir, 'rootfs', d), { recursive: true });
+  await installBusybox(join(dir, 'rootfs'), ['sh', 'sleep']);
   await promisify(execFile)('runc', ['spec'], { cwd: dir });
   const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
   config.process.terminal = false;
@@ -66,8 +63,7 @@ before(async () => {
 
 after(async () => {
   await client?.close();
-  await host?.shutdown();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
+  await tearDown({ host, work });
 });
 
 describe('SystemdClient against a real systemd', () => {
