@@ -70,6 +70,12 @@ export interface LayerStats {
 export interface ExternalLink {
   readonly path: string;
   readonly target: string;
+  /**
+   * The layer changes the target after the link (replaces it, or whites it
+   * out): the link is made before the layer's own changes, to the lower
+   * file, as tar order has it (docs/layers.md: Hardlinks and layers).
+   */
+  readonly early?: true | undefined;
 }
 
 const MAX_NAMED = 5;
@@ -105,6 +111,10 @@ class LayerWriter {
   readonly skippedDevices = new Set<string>();
   /** External hardlinks, path -> target, in tar order (settleExternalLinks drops those replaced later). */
   readonly externalLinks = new Map<string, string>();
+  /** External links whose target this layer changes after them (see ExternalLink.early). */
+  readonly earlyLinks = new Set<string>();
+  /** Each external link's target and every parent of it -> the link paths (for #changedAt). */
+  readonly linksByTargetPrefix = new Map<string, Set<string>>();
   readonly digests: ContentDigests = new Map();
   deviceCount = 0;
   /** Extended attributes for the final node at each path, applied once the entries are written. */
@@ -150,6 +160,7 @@ class LayerWriter {
     const whiteout = classifyWhiteout(base);
     const rel = comps.join('/');
     const where = `/${rel}`;
+    if (this.externalLinks.size > 0 && whiteout.kind === 'none') this.#changedAt(rel, entry.kind === 'directory');
     if ((entry.kind === 'character-device' || entry.kind === 'block-device') && whiteout.kind === 'none') {
       // policy: an image never creates device nodes (the runtime provides /dev); see docs/layers.md
       this.deviceCount += 1;
@@ -175,6 +186,7 @@ class LayerWriter {
       }
       if (!Array.isArray(data)) await drain(data as AsyncIterable<Uint8Array>);
       await createMarker(hostPath);
+      if (this.externalLinks.size > 0) this.#whitedOut(comps.slice(0, -1).join('/'), whiteout.kind === 'opaque' ? undefined : whiteout.target);
       return;
     }
 
@@ -209,7 +221,13 @@ class LayerWriter {
           // a lower layer's file: recorded, applied when stacking; what this layer had at the path is replaced
           await clearFinal(hostPath, false);
           this.externalLinks.delete(rel); // a later link at the same path goes last, in tar order
+          this.earlyLinks.delete(rel);
           this.externalLinks.set(rel, existing.target);
+          for (let p = existing.target; p !== ''; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') {
+            const set = this.linksByTargetPrefix.get(p) ?? new Set<string>();
+            set.add(rel);
+            this.linksByTargetPrefix.set(p, set);
+          }
           return;
         }
         if (existing === hostPath) throw linkError(entry, 'links to itself');
@@ -237,22 +255,43 @@ class LayerWriter {
    * tree (in one pass, linear in the number of links). Whatever is at a link's
    * path now came later than the link (the link cleared it), so it replaced the
    * link as in tar: the record is dropped, and so is one whose parent (made
-   * when the link was seen) is no longer a directory. Whatever is at a link's target now also came later
-   * (nothing was there when the link was seen): tar would have linked the lower
-   * layer's file and then replaced the path, but stacking makes a layer's links
-   * after all its entries, so the link would get this layer's file: refused.
+   * when the link was seen) is no longer a directory. (Links whose target a
+   * later entry or whiteout changed were marked early as those came.)
    */
   async settleExternalLinks(): Promise<void> {
     for (const [linkPath, target] of [...this.externalLinks]) {
       if ((await this.#existing(linkPath)) !== 'absent') {
         this.externalLinks.delete(linkPath);
+        this.earlyLinks.delete(linkPath);
         continue;
       }
-      if ((await this.#existing(target)) === 'present') {
-        throw new KeelError('E_LAYER_LINK', `hardlink ${JSON.stringify(linkPath.slice(0, 200))} -> ${JSON.stringify(target.slice(0, 200))} links a lower layer's file that a later entry of the same layer replaces`, {
-          hint: "keel makes a layer's links to lower layers after the layer's own entries; rebuild the image so the link follows the new file",
-        });
-      }
+    }
+  }
+
+  /**
+   * An entry at `rel` came after the external links recorded so far: a link
+   * whose target is `rel`, or lies below `rel` when the entry is not a
+   * directory, linked the lower file before this layer changed it (tar
+   * order), so it is early. Looked up by prefix: one map access per entry.
+   */
+  #changedAt(rel: string, isDirectory: boolean): void {
+    for (const linkPath of this.linksByTargetPrefix.get(rel) ?? []) {
+      const target = this.externalLinks.get(linkPath);
+      if (target === undefined) continue; // superseded since
+      if (target === rel || (!isDirectory && target.startsWith(`${rel}/`))) this.earlyLinks.add(linkPath);
+    }
+  }
+
+  /**
+   * A whiteout of `name` in `dir` (an opaque marker when `name` is undefined)
+   * came after the external links recorded so far: those whose target it
+   * removes link the lower file before the removal, so they are early.
+   */
+  #whitedOut(dir: string, name: string | undefined): void {
+    const removed = name === undefined ? dir : dir === '' ? name : `${dir}/${name}`;
+    for (const [linkPath, target] of this.externalLinks) {
+      const hit = name === undefined ? removed === '' || target.startsWith(`${removed}/`) : target === removed || target.startsWith(`${removed}/`);
+      if (hit) this.earlyLinks.add(linkPath);
     }
   }
 
@@ -540,7 +579,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
   return {
     diffId: options.diffId,
     implicitDirs: Object.freeze(await implicitDirectories(root, writer.explicitDirs)),
-    externalLinks: Object.freeze([...writer.externalLinks].map(([p, target]) => Object.freeze({ path: p, target }))),
+    externalLinks: Object.freeze([...writer.externalLinks].map(([p, target]) => Object.freeze(writer.earlyLinks.has(p) ? { path: p, target, early: true as const } : { path: p, target }))),
     xattrPaths: Object.freeze(xattrPaths),
     entries: writer.entries,
     uncompressedBytes: verify.bytes,

@@ -115,7 +115,13 @@ async function prepareRootfs(root: string): Promise<void> {
   }
 }
 
-async function applyWhiteout(dirs: DirResolver, comps: readonly string[]): Promise<void> {
+/**
+ * Applies one whiteout marker of a layer to the layers below. `keep` holds the
+ * host paths this layer already made (its early links) and their ancestors: a
+ * whiteout never removes what its own layer made, whatever the tar order (as
+ * umoci keeps its "upper paths").
+ */
+async function applyWhiteout(dirs: DirResolver, comps: readonly string[], keep: ReadonlySet<string>): Promise<void> {
   const base = comps[comps.length - 1] as string;
   const kind = classifyWhiteout(base);
   const parent = await dirs.resolve(comps.slice(0, -1), { create: false, entry: comps.join('/') });
@@ -123,14 +129,25 @@ async function applyWhiteout(dirs: DirResolver, comps: readonly string[]): Promi
   noteRemoval();
   try {
     if (kind.kind === 'opaque') {
-      for (const name of await readdir(parent)) await rm(path.join(parent, name), { recursive: true, force: true });
+      for (const name of await readdir(parent)) await removeUnlessKept(path.join(parent, name), keep);
     } else {
-      // rm never follows a symlink: a whited-out symlink is unlinked, its target untouched
-      await rm(path.join(parent, kind.target), { recursive: true, force: true });
+      await removeUnlessKept(path.join(parent, kind.target), keep);
     }
   } catch (err) {
     throw fsError(`applying whiteout ${comps.join('/')}`, err);
   }
+}
+
+/** rm -r of `hostPath` (never following a symlink), except what `keep` names: into a kept directory it descends. */
+async function removeUnlessKept(hostPath: string, keep: ReadonlySet<string>): Promise<void> {
+  if (!keep.has(hostPath)) {
+    // rm never follows a symlink: a whited-out symlink is unlinked, its target untouched
+    await rm(hostPath, { recursive: true, force: true });
+    return;
+  }
+  const st = await lstatOrNull(hostPath);
+  if (st === null || !st.isDirectory()) return;
+  for (const name of await readdir(hostPath)) await removeUnlessKept(path.join(hostPath, name), keep);
 }
 
 /**
@@ -169,13 +186,22 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
       const meta = metaOf(st);
       dirTimes.set('', { mtime: meta.mtime, atime: meta.atime ?? meta.mtime });
     }
+    const links = typeof layer === 'string' ? [] : (layer.externalLinks ?? []);
+    // 0. its links to lower files that it changes after linking them (tar order), before it changes them
+    const made = new Set<string>();
+    for (const link of links) {
+      if (link.early !== true) continue;
+      if (options.signal?.aborted) throw interrupted();
+      for (let p = await applyExternalLink(dirs, link, layerRoot); p.length > root.length; p = path.dirname(p)) made.add(p);
+      stats.entries += 1;
+    }
     // 1. this layer's whiteouts act on the layers below
     for await (const item of walk(layerRoot)) {
       if (options.signal?.aborted) throw interrupted();
       const base = item.comps[item.comps.length - 1] as string;
       if (classifyWhiteout(base).kind === 'none') continue;
       if (item.isDir) throw new KeelError('E_LAYER_WHITEOUT', `layer ${layerRoot} has a directory named like a whiteout: ${item.comps.join('/')}`);
-      await applyWhiteout(dirs, item.comps);
+      await applyWhiteout(dirs, item.comps, made);
     }
     // 2. then its entries, parents first; a hardlink group in this layer stays one group
     const groups = new Map<string, { hostPath: string; ino: number }>();
@@ -272,8 +298,9 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
         throw unsupported(src);
       }
     }
-    // 3. then its links to lower layers' files, in tar order, as tar would make them
-    for (const link of typeof layer === 'string' ? [] : (layer.externalLinks ?? [])) {
+    // 3. then its other links to lower layers' files, in tar order, as tar would make them
+    for (const link of links) {
+      if (link.early === true) continue;
       if (options.signal?.aborted) throw interrupted();
       await applyExternalLink(dirs, link, layerRoot);
       stats.entries += 1;
@@ -301,7 +328,7 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
  * resolved inside the rootfs as if it were `/`), replacing what is at the path.
  * In both modes the link shares the rootfs's inode, as umoci's and tar's do.
  */
-async function applyExternalLink(dirs: DirResolver, link: ExternalLink, layerRoot: string): Promise<void> {
+async function applyExternalLink(dirs: DirResolver, link: ExternalLink, layerRoot: string): Promise<string> {
   const refuse = (why: string): KeelError =>
     new KeelError('E_LAYER_LINK', `hardlink ${JSON.stringify(link.path.slice(0, 200))} -> ${JSON.stringify(link.target.slice(0, 200))} of layer ${layerRoot} ${why}`, {
       hint: 'a hardlink to a lower layer must point at a regular file that the layers below (after this layer\'s whiteouts) leave in place',
@@ -323,6 +350,7 @@ async function applyExternalLink(dirs: DirResolver, link: ExternalLink, layerRoo
   const after = await lstatOrNull(target);
   if (after === null || !after.isFile() || after.ino !== tst.ino) throw refuse('had its target removed by replacing the link\'s path');
   await makeHardlink(target, hostPath);
+  return hostPath;
 }
 
 function unsupported(src: string): KeelError {

@@ -8,14 +8,17 @@ import { isDigest, type Digest } from '../oci/digest.ts';
 import { readRegularFile } from './regular-file.ts';
 
 /** The format of the records this keel writes; a record without `format` is format 1. */
-export const LAYER_RECORD_FORMAT = 2;
+export const LAYER_RECORD_FORMAT = 3;
 /**
- * The format a record is written in: 2 when it has externalLinks (a keel that
- * reads only format 1 would build trees without those links, so it must not
- * take the record as complete), else 1, which every keel since formats reads.
+ * The format a record is written in: 3 when an external link is `early` (a
+ * keel that reads only format 2 would make it after the layer's changes and
+ * refuse it, or link the new file), 2 when it has externalLinks (a keel that
+ * reads only format 1 would build trees without those links), else 1, which
+ * every keel since formats reads. An older keel takes a newer record as absent.
  */
-export function layerRecordFormat(externalLinks: number): number {
-  return externalLinks > 0 ? 2 : 1;
+export function layerRecordFormat(links: readonly { readonly path: string; readonly early?: true | undefined }[]): number {
+  if (links.some((l) => l.early === true)) return 3;
+  return links.length > 0 ? 2 : 1;
 }
 
 export interface LayerRecord {
@@ -45,7 +48,7 @@ export interface LayerRecord {
    * tree: stacking makes them after the layer's entries (docs/layers.md).
    * Absent: none.
    */
-  readonly externalLinks?: readonly { readonly path: string; readonly target: string }[] | undefined;
+  readonly externalLinks?: readonly { readonly path: string; readonly target: string; readonly early?: true | undefined }[] | undefined;
   /**
    * The paths of the tree that carry extended attributes (LayerStats.xattrPaths),
    * so a copy of the layer copies just those. Absent (a record of a keel
@@ -85,9 +88,13 @@ export async function readLayerRecord(path: string): Promise<RecordRead> {
   if (
     v.externalLinks !== undefined &&
     (!Array.isArray(v.externalLinks) ||
-      !v.externalLinks.every((l: unknown) => typeof l === 'object' && l !== null && typeof (l as { path?: unknown }).path === 'string' && typeof (l as { target?: unknown }).target === 'string'))
+      !v.externalLinks.every(
+        (l: unknown) =>
+          typeof l === 'object' && l !== null && typeof (l as { path?: unknown }).path === 'string' && typeof (l as { target?: unknown }).target === 'string' &&
+          [undefined, true].includes((l as { early?: unknown }).early as undefined),
+      ))
   ) {
-    return { state: 'invalid', why: 'externalLinks is not a list of {path, target}' };
+    return { state: 'invalid', why: 'externalLinks is not a list of {path, target, early?: true}' };
   }
   if (v.xattrPaths !== undefined && (!Array.isArray(v.xattrPaths) || !v.xattrPaths.every((d) => typeof d === 'string'))) {
     return { state: 'invalid', why: 'xattrPaths is not a list of paths' };

@@ -60,7 +60,7 @@ export interface LayerCommit {
   readonly size: number;
   readonly implicitDirs?: readonly string[] | undefined;
   /** Hardlinks to lower layers' files, in tar order (LayerStats.externalLinks). */
-  readonly externalLinks?: readonly { readonly path: string; readonly target: string }[] | undefined;
+  readonly externalLinks?: readonly { readonly path: string; readonly target: string; readonly early?: true | undefined }[] | undefined;
   /** Paths of the tree with extended attributes (LayerStats.xattrPaths). */
   readonly xattrPaths?: readonly string[] | undefined;
   /** Content digests computed while writing the tree (LayerStats.fileDigests): the fingerprint does not read those files back. */
@@ -406,9 +406,9 @@ export class Store {
         }
         await fsyncDir(dirname(target));
         const full: LayerRecord = {
-          format: layerRecordFormat(record.externalLinks?.length ?? 0), diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString(),
+          format: layerRecordFormat(record.externalLinks ?? []), diffId: id, digest, mediaType: record.mediaType, entries: record.entries, size: record.size, treeDigest, committed: new Date().toISOString(),
           ...(record.implicitDirs && record.implicitDirs.length > 0 ? { implicitDirs: [...record.implicitDirs] } : {}),
-          ...(record.externalLinks && record.externalLinks.length > 0 ? { externalLinks: record.externalLinks.map((l) => ({ path: l.path, target: l.target })) } : {}),
+          ...(record.externalLinks && record.externalLinks.length > 0 ? { externalLinks: record.externalLinks.map((l) => ({ path: l.path, target: l.target, ...(l.early === true ? { early: true as const } : {}) })) } : {}),
           ...(record.xattrPaths !== undefined ? { xattrPaths: [...record.xattrPaths].sort() } : {}),
         };
         await writeFileAtomic(recordPath, `${JSON.stringify(full, null, 2)}\n`, { tmpDir: this.#layout.tmp });

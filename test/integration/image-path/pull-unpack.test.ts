@@ -128,6 +128,43 @@ describe('pull and unpack equal umoci unpack', () => {
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
   });
 
+  test('a hard link to a lower file that its own layer then whites out or replaces: the same tree as umoci unpack, in either tar order', async () => {
+    // umoci applies a layer's entries in tar order and never lets a whiteout remove what the layer
+    // itself made; keel records such links as early and makes them before the layer's changes
+    const lower = [
+      { name: 'a/', type: 'directory' as const },
+      { name: 'a/x', content: 'lower x\n' },
+      { name: 'a/z', content: 'lower z\n' },
+    ];
+    const uppers = {
+      whiteout: [{ name: 'a/y', type: 'link' as const, linkname: 'a/x' }, { name: 'a/.wh.x', content: '' }],
+      opaqueOutside: [{ name: 'b', type: 'link' as const, linkname: 'a/x' }, { name: 'a/.wh..wh..opq', content: '' }],
+      opaqueInside: [{ name: 'a/y', type: 'link' as const, linkname: 'a/x' }, { name: 'a/.wh..wh..opq', content: '' }],
+      replaced: [{ name: 'a/y', type: 'link' as const, linkname: 'a/x' }, { name: 'a/x', content: 'upper x\n' }],
+      whitedOutDir: [{ name: 'n/', type: 'directory' as const, mode: 0o700 }, { name: 'n/y', type: 'link' as const, linkname: 'a/z' }, { name: '.wh.a', content: '' }],
+    };
+    const layout = path.join(work.path, 'early-layout');
+    await writeOciLayout(layout, Object.entries(uppers).map(([name, upper]) => ({ name, layers: [lower, upper] })));
+    const root = `${store}-early`;
+    for (const name of Object.keys(uppers)) {
+      const pulled = await runKeel(['--root', root, 'pull', '-q', `oci:${layout}:${name}`]);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      const bundle = path.join(work.path, `bundle-early-${name}`);
+      const unpacked = await runKeel(['--root', root, 'unpack', `localhost/early-layout:${name}`, bundle]);
+      assert.equal(unpacked.code, 0, `${name}: ${unpacked.stderr}`);
+      const reference = await referenceTree(layout, name, path.join(work.path, `umoci-early-${name}`));
+      assert.deepEqual(await compareTrees(path.join(bundle, 'rootfs'), reference, { ignoreRoot: true, names: ['keel', 'umoci'] }), [], name);
+    }
+    // the other order, a whiteout before the link: umoci fails, keel refuses with E_LAYER_LINK
+    await writeOciLayout(path.join(work.path, 'late-layout'), [{ name: 'late', layers: [lower, [{ name: 'a/.wh.x', content: '' }, { name: 'a/y', type: 'link', linkname: 'a/x' }]] }]);
+    assert.equal((await runKeel(['--root', root, 'pull', '-q', `oci:${path.join(work.path, 'late-layout')}:late`])).code, 0);
+    const refused = await runKeel(['--root', root, 'unpack', 'localhost/late-layout:late', path.join(work.path, 'bundle-late')]);
+    assert.match(refused.stderr, /E_LAYER_LINK/);
+    await assert.rejects(referenceTree(path.join(work.path, 'late-layout'), 'late', path.join(work.path, 'umoci-late')));
+    const checked = await runKeel(['--root', root, 'check']);
+    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+  });
+
   test('a second pull of a stored image downloads nothing and prints the same digest', async () => {
     const ref = `${registry.host}/${FIXTURE_REPO}:single`;
     const first = await runKeel(['--root', store, 'pull', ref]);

@@ -73,11 +73,32 @@ describe('extractLayer: hardlinks to a lower layer', () => {
     assert.deepEqual(stats.externalLinks, [{ path: 'e/l', target: 'lower' }]);
   });
 
-  test('a later entry of the same layer at the target of an external link is refused', async () => {
-    await rejectsWith(
-      extractTar(await packTar([{ name: 'l', type: 'link', linkname: 'f' }, { name: 'f', data: 'new' }]), await sb.newDir('ext-target-replaced')),
-      'E_LAYER_LINK',
+  test('a link whose target the same layer changes afterwards is early: replaced, whited out, under an opaque or a whited-out directory', async () => {
+    const stats = await extractTar(
+      await packTar([
+        { name: 'l1', type: 'link', linkname: 'f' },
+        { name: 'l2', type: 'link', linkname: 'a/x' },
+        { name: 'l3', type: 'link', linkname: 'b/x' },
+        { name: 'l4', type: 'link', linkname: 'c/d/x' },
+        { name: 'l5', type: 'link', linkname: 'e/x' },
+        { name: 'f', data: 'new' },
+        { name: 'a/.wh.x', data: '' },
+        { name: 'b/.wh..wh..opq', data: '' },
+        { name: '.wh.c', data: '' },
+        { name: 'e/.wh.y', data: '' }, // another name in e: l5 stays late
+        { name: 'g/.wh.x', data: '' }, // before its link: the link stays late (and finds nothing when stacking)
+        { name: 'l6', type: 'link', linkname: 'g/x' },
+      ]),
+      await sb.newDir('ext-early'),
     );
+    assert.deepEqual(stats.externalLinks, [
+      { path: 'l1', target: 'f', early: true },
+      { path: 'l2', target: 'a/x', early: true },
+      { path: 'l3', target: 'b/x', early: true },
+      { path: 'l4', target: 'c/d/x', early: true },
+      { path: 'l5', target: 'e/x' },
+      { path: 'l6', target: 'g/x' },
+    ]);
   });
 
   test('hostile targets stay refused: above the root, the link itself, a device, a marker, a symlink, a directory', async () => {
@@ -142,6 +163,27 @@ describe('stackLayers: hardlinks to a lower layer', () => {
         const ls = await layers(lower, [{ name: 'l', type: 'link', linkname: 't' }]);
         await rejectsWith(stackLayers(ls, await rootfs(`stack-nonfile-${mode}`), { mode }), 'E_LAYER_LINK');
       }
+    });
+
+    test(`${mode}: a link made before its layer changes its target links the lower file, as umoci unpacks it`, async () => {
+      const lower: PackEntry[] = [{ name: 'a/', type: 'directory' }, { name: 'a/x', data: 'lower x' }];
+      const cases: Array<[string, PackEntry[], Record<string, string | null>]> = [
+        ['whited out', [{ name: 'a/y', type: 'link', linkname: 'a/x' }, { name: 'a/.wh.x', data: '' }], { 'a/y': 'lower x', 'a/x': null }],
+        ['opaque, link outside', [{ name: 'b', type: 'link', linkname: 'a/x' }, { name: 'a/.wh..wh..opq', data: '' }], { b: 'lower x', 'a/x': null }],
+        ['opaque, link inside: the layer keeps what it made', [{ name: 'a/y', type: 'link', linkname: 'a/x' }, { name: 'a/.wh..wh..opq', data: '' }], { 'a/y': 'lower x', 'a/x': null }],
+        ['replaced', [{ name: 'a/y', type: 'link', linkname: 'a/x' }, { name: 'a/x', data: 'upper x' }], { 'a/y': 'lower x', 'a/x': 'upper x' }],
+        ['a new directory for the link', [{ name: 'n/', type: 'directory', mode: 0o700 }, { name: 'n/y', type: 'link', linkname: 'a/x' }, { name: 'a/.wh.x', data: '' }], { 'n/y': 'lower x', 'a/x': null }],
+      ];
+      for (const [what, upper, expected] of cases) {
+        const root = await rootfs(`stack-early-${mode}`);
+        await stackLayers(await layers(lower, upper), root, { mode });
+        for (const [p, content] of Object.entries(expected)) {
+          assert.equal(await readFile(path.join(root, p), 'utf8').catch(() => null), content, `${what}: ${p}`);
+        }
+      }
+      const root = await rootfs(`stack-early-dir-${mode}`);
+      await stackLayers(await layers(lower, [{ name: 'n/', type: 'directory', mode: 0o700 }, { name: 'n/y', type: 'link', linkname: 'a/x' }, { name: 'a/.wh.x', data: '' }]), root, { mode });
+      assert.equal((await stat(path.join(root, 'n'))).mode & 0o7777, 0o700, 'the layer\'s directory entry still applies to a directory its early link needed');
     });
 
     test(`${mode}: a link after a whiteout of its target's directory in the same layer is refused`, async () => {
