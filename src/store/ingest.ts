@@ -29,7 +29,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { VerifyStream } from '../oci/verify.ts';
 import { phaseClock } from '../util/phase-clock.ts';
 import { tee } from '../util/tee.ts';
-import type { LayerCommit } from './store.ts';
+import type { KnownContent } from './fingerprint.ts';
 
 export interface LayerIngest {
   /** The layer's blob as the manifest names it: digest, size, media type. */
@@ -57,12 +57,37 @@ export interface IngestTarget {
   /** Removes the blob if it does not hash to its name; whether it did. */
   quarantineBlob(digest: Digest): Promise<boolean>;
   writeBlob(expected: { digest: Digest; size?: number | undefined }, source: Readable, options: { sourceVerifies: boolean }): Promise<void>;
-  stageLayer(): Promise<{
-    readonly dir: string;
-    commit(diffId: Digest, record: LayerCommit): Promise<void>;
-    abort(): Promise<void>;
-  }>;
+  stageLayer(): Promise<LayerStaging>;
 }
+
+/** What the extraction reports when a staged layer is committed. */
+export interface LayerCommit {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly entries: number;
+  readonly size: number;
+  readonly implicitDirs?: readonly string[] | undefined;
+  /** Hardlinks to lower layers' files, in tar order (LayerStats.externalLinks). */
+  readonly externalLinks?: readonly { readonly path: string; readonly target: string; readonly early?: true | undefined }[] | undefined;
+  /** Paths of the tree with extended attributes (LayerStats.xattrPaths). */
+  readonly xattrPaths?: readonly string[] | undefined;
+  /** Content digests computed while writing the tree (LayerStats.fileDigests): the fingerprint does not read those files back. */
+  readonly knownContent?: KnownContent | undefined;
+}
+
+export interface LayerStaging {
+  /** An empty directory under tmp/ to extract the layer into. */
+  readonly dir: string;
+  /**
+   * Fingerprints the tree, makes it durable, renames it to layers/<alg>/<hex>
+   * and writes the completion record. If the layer is already committed (by
+   * another process), the staging is removed and this succeeds.
+   */
+  commit(diffId: Digest, record: LayerCommit): Promise<void>;
+  /** Removes the staging directory. Idempotent. */
+  abort(): Promise<void>;
+}
+
 
 /** Runs the ingestion decision; the caller holds the layer's ingest lock. */
 export async function ingestLayer(store: IngestTarget, request: LayerIngest): Promise<IngestResult> {

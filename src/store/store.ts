@@ -18,8 +18,8 @@ import { digestAlgorithm, digestHex, digestOf, parseDigest, type Digest } from '
 import type { Descriptor } from '../oci/types.ts';
 import { streamBlobIntoStore } from './blob-write.ts';
 import { checkStore, type CheckOptions } from './check.ts';
-import { fingerprintTree, type KnownContent } from './fingerprint.ts';
-import { ingestLayer, type IngestResult, type LayerIngest } from './ingest.ts';
+import { fingerprintTree } from './fingerprint.ts';
+import { ingestLayer, type IngestResult, type LayerCommit, type LayerIngest, type LayerStaging } from './ingest.ts';
 import { fsyncDir, writeFileAtomic } from './fs-sync.ts';
 import { syncFilesystem } from '../util/durable.ts';
 import { phaseClock } from '../util/phase-clock.ts';
@@ -52,33 +52,6 @@ export interface WriteBlobOptions {
   readonly sourceVerifies?: boolean | undefined;
 }
 
-/** What the extraction reports when a staged layer is committed. */
-export interface LayerCommit {
-  readonly digest: Digest;
-  readonly mediaType: string;
-  readonly entries: number;
-  readonly size: number;
-  readonly implicitDirs?: readonly string[] | undefined;
-  /** Hardlinks to lower layers' files, in tar order (LayerStats.externalLinks). */
-  readonly externalLinks?: readonly { readonly path: string; readonly target: string; readonly early?: true | undefined }[] | undefined;
-  /** Paths of the tree with extended attributes (LayerStats.xattrPaths). */
-  readonly xattrPaths?: readonly string[] | undefined;
-  /** Content digests computed while writing the tree (LayerStats.fileDigests): the fingerprint does not read those files back. */
-  readonly knownContent?: KnownContent | undefined;
-}
-
-export interface LayerStaging {
-  /** An empty directory under tmp/ to extract the layer into. */
-  readonly dir: string;
-  /**
-   * Fingerprints the tree, makes it durable, renames it to layers/<alg>/<hex>
-   * and writes the completion record. If the layer is already committed (by
-   * another process), the staging is removed and this succeeds.
-   */
-  commit(diffId: Digest, record: LayerCommit): Promise<void>;
-  /** Removes the staging directory. Idempotent. */
-  abort(): Promise<void>;
-}
 
 /** A blob's bytes: a stream, or a function that opens one (called only if the blob is missing). */
 export type BlobSource = Readable | (() => Promise<Readable>);
