@@ -10,7 +10,10 @@
 // ~1 GiB of 8 layers; plus the cost of a second image that shares all but one
 // layer with a cached one.
 //
-//   npm run bench:pull -- [--runs N] [--big-mib N] [--skip-big]
+//   npm run bench:pull -- [--runs N] [--big-mib N] [--skip-big] [--keel-before DIR]
+//
+// --keel-before DIR adds another built keel checkout (an older commit, say) as
+// the contender `keel-before`, so a change is measured before and after in one run.
 
 import { execFile as execFileCb, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -31,8 +34,11 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     'big-mib': { type: 'string', default: '1024' },
     'skip-big': { type: 'boolean', default: false },
+    /** Another keel checkout (built) to run as the contender `keel-before`, interleaved with this one. */
+    'keel-before': { type: 'string' },
   },
 });
+const KEEL_BEFORE = values['keel-before'] === undefined ? undefined : path.join(path.resolve(values['keel-before']), 'bin', 'keel');
 const RUNS = Number(values.runs);
 const BIG_MIB = Number(values['big-mib']);
 
@@ -214,6 +220,9 @@ async function benchImage(registry: string, repo: string, tag: string, sizeLabel
       `skopeo copy -q --src-tls-verify=false docker://${ref} oci:${d}/layout:${tag} && umoci unpack --image ${d}/layout:${tag} ${d}/bundle >/dev/null`,
     'curl|tar': (d) => `mkdir -p ${d}/rootfs && ${urls.map((u) => `curl -sf ${u} | tar -xz -C ${d}/rootfs`).join(' && ')}`,
   };
+  if (KEEL_BEFORE !== undefined) {
+    contenders['keel-before'] = (d) => `${KEEL_BEFORE} --root ${d}/store pull -q ${ref} >/dev/null && ${KEEL_BEFORE} --root ${d}/store unpack ${ref} ${d}/bundle >/dev/null`;
+  }
   if (await podmanWorks()) {
     contenders.podman = (d) =>
       `podman --root ${d}/podman --runroot ${d}/run --storage-driver vfs pull -q --tls-verify=false ${ref} >/dev/null`;

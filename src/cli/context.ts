@@ -49,10 +49,10 @@ export async function storeViewForReading(global: GlobalOptions): Promise<Pick<S
   return Store.open(global.root, { create: false, readOnly: true });
 }
 
-/** keel's own argv prefix (node, its entry script, the global options), for units that run keel. */
+/** keel's own argv prefix (node and its flags as bin/keel passes them, its entry script, the global options), for units that run keel. */
 export function selfArgv(global: GlobalOptions): string[] {
   const entry = process.argv[1] ?? '';
-  return [process.execPath, '--enable-source-maps', entry, '--root', global.root, '--manifests', global.manifests, '--config', global.config];
+  return [process.execPath, '--enable-source-maps', '--max-semi-space-size=1', entry, '--root', global.root, '--manifests', global.manifests, '--config', global.config];
 }
 
 export async function sourceOptions(global: GlobalOptions, authFile: string | undefined): Promise<SourceOptions> {

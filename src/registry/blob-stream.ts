@@ -10,6 +10,7 @@ import { KeelError } from '../errors.ts';
 import { VerifyStream, type Expected } from '../oci/verify.ts';
 import { connectionError, redact, RetryableError, type HttpResponse } from './http.ts';
 import { interrupted } from './retry.ts';
+import { STREAM_CHUNK } from '../util/stream-chunk.ts';
 
 export type Reopen = (offset: number) => Promise<HttpResponse>;
 
@@ -33,7 +34,7 @@ export function contentRangeStart(header: string | string[] | undefined): number
  * the per-chunk overhead of ~3,000 chunks cost more than the one copy a batch
  * needs (profiles of issue 9: zlib's processChunk alone 160 ms).
  */
-const BATCH_BYTES = 1 << 20;
+const BATCH_BYTES = STREAM_CHUNK;
 
 export function verifiedBlobStream(first: HttpResponse, reopen: Reopen, expected: Expected & { size: number }, options: ResumeOptions): Readable {
   const what = expected.what ?? `blob ${expected.digest}`;

@@ -31,6 +31,7 @@ import type { StoreProblem } from './problem.ts';
 import { pruneStore, type PruneResult } from './prune.ts';
 import { descriptorEntry, entryDescriptor, entryName, readIndex, validateRefName, writeIndex } from './refs.ts';
 import { hashFile } from './scan.ts';
+import { STREAM_CHUNK } from '../util/stream-chunk.ts';
 
 
 export interface StoreOpenOptions {
@@ -257,7 +258,7 @@ export class Store {
         throw fsError(`opening blob ${digest}`, err);
       }
       try {
-        for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) yield chunk as Buffer;
+        for await (const chunk of fh.createReadStream({ highWaterMark: STREAM_CHUNK, autoClose: false })) yield chunk as Buffer;
       } finally {
         await fh.close();
       }

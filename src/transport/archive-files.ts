@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import type { LayoutFile, LayoutFiles } from './layout-files.ts';
 import { indexTar, lookupEntry, type TarIndex } from './tar-index.ts';
+import { STREAM_CHUNK } from '../util/stream-chunk.ts';
 
 export class ArchiveFiles implements LayoutFiles {
   readonly where: string;
@@ -99,7 +100,7 @@ export class ArchiveFiles implements LayoutFiles {
           start: entry.offset,
           end: entry.offset + entry.size - 1,
           autoClose: true,
-          highWaterMark: 1024 * 1024,
+          highWaterMark: STREAM_CHUNK,
         });
       },
       discard: async () => {

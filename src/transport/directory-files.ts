@@ -9,6 +9,7 @@ import { open, realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
 import type { LayoutFile, LayoutFiles } from './layout-files.ts';
+import { STREAM_CHUNK } from '../util/stream-chunk.ts';
 
 export class DirectoryFiles implements LayoutFiles {
   readonly where: string;
@@ -75,7 +76,7 @@ export class DirectoryFiles implements LayoutFiles {
       stream: () => {
         if (streamed) throw new KeelError('E_INTERNAL', `${name} streamed twice`);
         streamed = true;
-        return handle.createReadStream({ autoClose: true, highWaterMark: 1024 * 1024 });
+        return handle.createReadStream({ autoClose: true, highWaterMark: STREAM_CHUNK });
       },
       discard: async () => {
         if (!streamed) await handle.close();

@@ -4,9 +4,10 @@
 // mistake a failed stream for a finished one.
 
 import { PassThrough, type Readable } from 'node:stream';
+import { STREAM_CHUNK } from './stream-chunk.ts';
 
 export function tee(source: Readable): [PassThrough, PassThrough] {
-  const branches: [PassThrough, PassThrough] = [new PassThrough({ highWaterMark: 1 << 20 }), new PassThrough({ highWaterMark: 1 << 20 })];
+  const branches: [PassThrough, PassThrough] = [new PassThrough({ highWaterMark: STREAM_CHUNK }), new PassThrough({ highWaterMark: STREAM_CHUNK })];
   const fail = (err: Error): void => {
     source.unpipe();
     if (!source.destroyed) source.destroy(err);
