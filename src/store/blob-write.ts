@@ -30,19 +30,30 @@ export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob
   try {
     fh = await open(tmp, 'wx', 0o644);
   } catch (err) {
-    source.destroy();
-    throw fsError(`creating a temp file for ${what}`, err);
+    const e = fsError(`creating a temp file for ${what}`, err);
+    source.destroy(e);
+    throw e;
   }
   let ok = false;
   try {
     // Errors of the source (network, upstream verification) keep their identity;
     // only our own writes are wrapped as store I/O errors.
+    // A failure of ours destroys the source WITH that error before the loop is
+    // left: leaving a for-await destroys it without one, which a tee passes to
+    // its other branch as an AbortError, and a full disk would be reported as
+    // an interrupted extraction (issue 9).
+    const failWith = (e: KeelError): never => {
+      source.destroy(e);
+      throw e;
+    };
     for await (const chunk of source as AsyncIterable<Buffer | string>) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       if (expected.size !== undefined && digester.bytes + buf.byteLength > expected.size) {
-        throw new KeelError('E_SIZE_MISMATCH', `${what} is more than ${expected.size} bytes, expected ${expected.size}`, {
-          detail: { expected: expected.size, digest: expected.digest },
-        });
+        failWith(
+          new KeelError('E_SIZE_MISMATCH', `${what} is more than ${expected.size} bytes, expected ${expected.size}`, {
+            detail: { expected: expected.size, digest: expected.digest },
+          }),
+        );
       }
       if (sourceVerifies) digester.count(buf);
       else digester.update(buf);
@@ -53,7 +64,7 @@ export async function streamBlobIntoStore(layout: Layout, expected: ExpectedBlob
           off += bytesWritten;
         }
       } catch (err) {
-        throw fsError(`writing ${what}`, err);
+        failWith(fsError(`writing ${what}`, err));
       }
     }
     const mismatch = sourceVerifies ? sizeCheck(digester.bytes, expected, what) : checkDigester(digester, { ...expected, what });

@@ -162,6 +162,9 @@ async function downloadAndExtract(store: IngestTarget, request: LayerIngest, dir
   const extracting = extractLayer(toExtract, dir, options);
   let firstFailure: { err: unknown } | undefined;
   const stop = (err: unknown): void => {
+    // An interruption that is only the echo of the other side's failure (its
+    // stream was cut) gives way to that failure: a full disk is not an interruption.
+    if (firstFailure !== undefined && isKeelError(firstFailure.err, 'E_INTERRUPTED') && !isKeelError(err, 'E_INTERRUPTED') && request.signal?.aborted !== true) firstFailure = { err };
     firstFailure ??= { err };
     if (!stream.destroyed) stream.destroy(err instanceof Error ? err : new Error(String(err)));
   };
