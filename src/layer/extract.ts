@@ -79,6 +79,25 @@ export interface ExternalLink {
 }
 
 const MAX_NAMED = 5;
+/**
+ * The path components of the targets of a layer's hard links to lower layers,
+ * added up: what the early-link bookkeeping keeps in memory (docs/layers.md:
+ * Limits). Real images have a few such links; 2,000 links 128 deep fit.
+ */
+export const MAX_LINK_ANCESTORS = 1 << 18;
+
+function add(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set === undefined) map.set(key, new Set([value]));
+  else set.add(value);
+}
+
+function remove(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}
 const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
 
 function interrupted(): KeelError {
@@ -113,8 +132,12 @@ class LayerWriter {
   readonly externalLinks = new Map<string, string>();
   /** External links whose target this layer changes after them (see ExternalLink.early). */
   readonly earlyLinks = new Set<string>();
-  /** Each external link's target and every parent of it -> the link paths (for #changedAt). */
-  readonly linksByTargetPrefix = new Map<string, Set<string>>();
+  /** External links not (yet) early, by exact target -> link paths. */
+  readonly #byTarget = new Map<string, Set<string>>();
+  /** The same links by every proper ancestor of their target ('' = the root) -> link paths. */
+  readonly #byAncestor = new Map<string, Set<string>>();
+  /** Entries of #byAncestor, bounded by MAX_LINK_ANCESTORS (a hostile layer could make them huge). */
+  #ancestorEntries = 0;
   readonly digests: ContentDigests = new Map();
   deviceCount = 0;
   /** Extended attributes for the final node at each path, applied once the entries are written. */
@@ -160,7 +183,7 @@ class LayerWriter {
     const whiteout = classifyWhiteout(base);
     const rel = comps.join('/');
     const where = `/${rel}`;
-    if (this.externalLinks.size > 0 && whiteout.kind === 'none') this.#changedAt(rel, entry.kind === 'directory');
+    if (this.#byTarget.size > 0 && whiteout.kind === 'none') this.#changedAt(rel, entry.kind === 'directory');
     if ((entry.kind === 'character-device' || entry.kind === 'block-device') && whiteout.kind === 'none') {
       // policy: an image never creates device nodes (the runtime provides /dev); see docs/layers.md
       this.deviceCount += 1;
@@ -186,7 +209,7 @@ class LayerWriter {
       }
       if (!Array.isArray(data)) await drain(data as AsyncIterable<Uint8Array>);
       await createMarker(hostPath);
-      if (this.externalLinks.size > 0) this.#whitedOut(comps.slice(0, -1).join('/'), whiteout.kind === 'opaque' ? undefined : whiteout.target);
+      if (this.#byTarget.size > 0) this.#whitedOut(comps.slice(0, -1).join('/'), whiteout.kind === 'opaque' ? undefined : whiteout.target);
       return;
     }
 
@@ -220,14 +243,17 @@ class LayerWriter {
         if (typeof existing !== 'string') {
           // a lower layer's file: recorded, applied when stacking; what this layer had at the path is replaced
           await clearFinal(hostPath, false);
+          const previous = this.externalLinks.get(rel);
+          if (previous !== undefined && !this.earlyLinks.has(rel)) this.#untrack(rel, previous);
           this.externalLinks.delete(rel); // a later link at the same path goes last, in tar order
           this.earlyLinks.delete(rel);
-          this.externalLinks.set(rel, existing.target);
-          for (let p = existing.target; p !== ''; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') {
-            const set = this.linksByTargetPrefix.get(p) ?? new Set<string>();
-            set.add(rel);
-            this.linksByTargetPrefix.set(p, set);
-          }
+          // a link to a recorded link shares its inode: the lower file that one names
+          const chained = this.externalLinks.get(existing.target);
+          const target = chained ?? existing.target;
+          this.externalLinks.set(rel, target);
+          // if the link it names is already early (its target changed since), so is this one
+          if (chained !== undefined && this.earlyLinks.has(existing.target)) this.earlyLinks.add(rel);
+          else this.#track(rel, target);
           return;
         }
         if (existing === hostPath) throw linkError(entry, 'links to itself');
@@ -268,31 +294,56 @@ class LayerWriter {
     }
   }
 
-  /**
-   * An entry at `rel` came after the external links recorded so far: a link
-   * whose target is `rel`, or lies below `rel` when the entry is not a
-   * directory, linked the lower file before this layer changed it (tar
-   * order), so it is early. Looked up by prefix: one map access per entry.
-   */
-  #changedAt(rel: string, isDirectory: boolean): void {
-    for (const linkPath of this.linksByTargetPrefix.get(rel) ?? []) {
+  /** Starts watching `target` for a later change (see ExternalLink.early). */
+  #track(linkPath: string, target: string): void {
+    add(this.#byTarget, target, linkPath);
+    const comps = target.split('/');
+    this.#ancestorEntries += comps.length;
+    if (this.#ancestorEntries > MAX_LINK_ANCESTORS) {
+      throw new KeelError('E_LAYER_LIMIT', `layer has too many hard links to lower layers (their targets' path components add up to more than ${MAX_LINK_ANCESTORS})`, {
+        detail: { limit: 'maxLinkAncestors', max: MAX_LINK_ANCESTORS },
+        hint: 'the layer is hostile or unusual',
+      });
+    }
+    for (let i = 0, p = ''; i < comps.length; p = p === '' ? (comps[i] as string) : `${p}/${comps[i] as string}`, i++) add(this.#byAncestor, p, linkPath);
+  }
+
+  #untrack(linkPath: string, target: string): void {
+    remove(this.#byTarget, target, linkPath);
+    const comps = target.split('/');
+    this.#ancestorEntries -= comps.length;
+    for (let i = 0, p = ''; i < comps.length; p = p === '' ? (comps[i] as string) : `${p}/${comps[i] as string}`, i++) remove(this.#byAncestor, p, linkPath);
+  }
+
+  /** Marks early every watched link whose target is `rel` (exact) and, when `below`, under `rel`; each link once. */
+  #changed(rel: string, exact: boolean, below: boolean): void {
+    const hit = [...(exact ? (this.#byTarget.get(rel) ?? []) : []), ...(below ? (this.#byAncestor.get(rel) ?? []) : [])];
+    for (const linkPath of hit) {
       const target = this.externalLinks.get(linkPath);
-      if (target === undefined) continue; // superseded since
-      if (target === rel || (!isDirectory && target.startsWith(`${rel}/`))) this.earlyLinks.add(linkPath);
+      if (target === undefined || this.earlyLinks.has(linkPath)) continue;
+      this.earlyLinks.add(linkPath);
+      this.#untrack(linkPath, target);
     }
   }
 
   /**
+   * An entry at `rel` came after the links watched so far: one whose target
+   * is `rel`, or lies below `rel` when the entry is not a directory, linked the
+   * lower file before this layer changed it (tar order), so it is early.
+   * Two map lookups; each link is marked at most once.
+   */
+  #changedAt(rel: string, isDirectory: boolean): void {
+    this.#changed(rel, true, !isDirectory);
+  }
+
+  /**
    * A whiteout of `name` in `dir` (an opaque marker when `name` is undefined)
-   * came after the external links recorded so far: those whose target it
-   * removes link the lower file before the removal, so they are early.
+   * came after the links watched so far: those whose target it removes link
+   * the lower file before the removal, so they are early.
    */
   #whitedOut(dir: string, name: string | undefined): void {
-    const removed = name === undefined ? dir : dir === '' ? name : `${dir}/${name}`;
-    for (const [linkPath, target] of this.externalLinks) {
-      const hit = name === undefined ? removed === '' || target.startsWith(`${removed}/`) : target === removed || target.startsWith(`${removed}/`);
-      if (hit) this.earlyLinks.add(linkPath);
-    }
+    if (name === undefined) this.#changed(dir, false, true);
+    else this.#changed(dir === '' ? name : `${dir}/${name}`, true, true);
   }
 
   /** Whether something is at `rel` in the tree, or its parent is not a directory (missing, or replaced by a file). */
@@ -477,6 +528,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
     return failure;
   };
   let current: Promise<void> = Promise.resolve();
+  let source: TarGuard | undefined;
 
   const extractDone = new Promise<void>((resolve, reject) => {
     let finished = false;
@@ -530,7 +582,10 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
     })().then(
       () => next(),
       (err: unknown) => {
-        extract.destroy(fail(err));
+        const e = fail(err);
+        extract.destroy(e);
+        // and the input at once: waiting for its next chunk could wait for a stalled registry
+        source?.destroy(e);
       },
     );
   });
@@ -542,7 +597,7 @@ export async function extractLayer(input: Readable, dir: string, options: Extrac
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const source = pipeline(input, decompressor.stream, meter, verify, guard, () => undefined) as TarGuard;
+  source = pipeline(input, decompressor.stream, meter, verify, guard, () => undefined) as TarGuard;
   try {
     // 'data' events, not `for await`: the async iterator reads whatever is
     // buffered as one chunk, copying every buffered chunk into a new buffer

@@ -1,9 +1,9 @@
 // Layer ingestion: the one place that decides how a layer comes to be in the
 // store, blob and extracted tree together. The contract is containerd's and
 // umoci's for content: idempotent, and a resolved promise means the content is
-// stored (on disk, verified, recorded); a rejected one means nothing new
-// counts as stored (a staging tree or a temp blob is removed, never renamed
-// into place).
+// stored (on disk, verified, recorded); a rejected one leaves no staging tree
+// or temp blob, and no layer record (a blob that verified may stay: it is
+// valid content, and the next pull need not fetch it again).
 //
 //   have blob, have layer      -> nothing to do
 //   have layer, no blob        -> fetch the blob only (check and a later re-extraction
@@ -20,7 +20,7 @@
 // download or extract one layer at once; the blob and the layer have their own
 // locks, taken inside it by writeBlob and commit, never one inside the other.
 
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { isKeelError } from '../errors.ts';
 import { extractLayer, type LayerLimits, type LayerStats } from '../layer/index.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -56,7 +56,7 @@ export interface IngestTarget {
   openBlob(digest: Digest): Readable;
   /** Removes the blob if it does not hash to its name; whether it did. */
   quarantineBlob(digest: Digest): Promise<boolean>;
-  writeBlob(expected: { digest: Digest; size?: number | undefined }, source: Readable, options: { sourceVerifies: boolean }): Promise<void>;
+  writeBlob(expected: { digest: Digest; size?: number | undefined }, source: Readable | (() => Promise<Readable>), options: { sourceVerifies: boolean }): Promise<void>;
   stageLayer(): Promise<LayerStaging>;
 }
 
@@ -96,7 +96,7 @@ export async function ingestLayer(store: IngestTarget, request: LayerIngest): Pr
   const haveLayer = await store.hasLayer(diffId);
   if (haveBlob && haveLayer) return { fetched: false };
   if (haveLayer) {
-    await store.writeBlob(descriptor, await timedFetch(request), { sourceVerifies: true });
+    await store.writeBlob(descriptor, () => timedFetch(request), { sourceVerifies: true });
     return { fetched: true };
   }
 
@@ -105,7 +105,8 @@ export async function ingestLayer(store: IngestTarget, request: LayerIngest): Pr
   if (haveBlob) {
     try {
       const stats = await extractStaged(store, request, (dir) => {
-        const stored = store.openBlob(descriptor.digest).pipe(new VerifyStream({ digest: descriptor.digest, size: descriptor.size, what: `stored layer ${descriptor.digest}` }));
+        // pipeline, not pipe: an error reading the blob (EIO, removed meanwhile) must reach the extractor
+        const stored = pipeline(store.openBlob(descriptor.digest), new VerifyStream({ digest: descriptor.digest, size: descriptor.size, what: `stored layer ${descriptor.digest}` }), () => undefined);
         return extractLayer(stored, dir, options);
       });
       return { extracted: stats, fetched: false };
@@ -113,7 +114,9 @@ export async function ingestLayer(store: IngestTarget, request: LayerIngest): Pr
       // A stored blob that fails to extract may be damaged on disk (the
       // decompressor often notices before the digest does): if it no longer
       // hashes to its name it is removed, and fetched again below.
-      if (!mayBeDamage(err) || !(await store.quarantineBlob(descriptor.digest))) throw err;
+      if (!mayBeDamage(err)) throw err;
+      const removed = await store.quarantineBlob(descriptor.digest);
+      if (!removed && (await store.hasBlob(descriptor.digest))) throw err; // the blob is sound: the layer itself is bad
     }
   }
   const stats = await extractStaged(store, request, (dir) => downloadAndExtract(store, request, dir, options));
@@ -137,17 +140,18 @@ async function extractStaged(store: IngestTarget, request: LayerIngest, extract:
     });
     return stats;
   } catch (err) {
-    await staging.abort();
+    await staging.abort().catch(() => undefined); // never replaces the real error; tmp/ is reclaimed later
     throw err;
   }
 }
 
-/** Failures that say something about the bytes (not an interruption or the disk under the store). */
+/** Failures that say something about the stored bytes (not an interruption, a lock, the disk under the store). */
 function mayBeDamage(err: unknown): boolean {
-  return !(isKeelError(err) && NOT_ABOUT_BYTES.has(err.code));
+  if (!isKeelError(err)) return false;
+  return err.code.startsWith('E_LAYER_') || ABOUT_BYTES.has(err.code);
 }
 
-const NOT_ABOUT_BYTES = new Set(['E_INTERRUPTED', 'E_DISK_FULL', 'E_READ_ONLY_FS', 'E_PERMISSION', 'E_STORE_IO']);
+const ABOUT_BYTES = new Set(['E_DIGEST_MISMATCH', 'E_SIZE_MISMATCH', 'E_STORE_CORRUPT', 'E_IMAGE_NOT_FOUND']);
 
 /**
  * One download feeds both the blob store and the extractor. The first failure

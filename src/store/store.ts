@@ -155,7 +155,9 @@ export class Store {
    */
   async ingestLayer(request: LayerIngest): Promise<IngestResult> {
     const digest = parseDigest(request.descriptor.digest);
-    return this.#once(`ingest ${digest}`, (): IngestResult => ({ fetched: false }), () =>
+    const diffId = parseDigest(request.diffId);
+    // keyed by both: a manifest may name one blob twice with different diff_ids (one of them wrong)
+    return this.#once(`ingest ${digest} ${diffId}`, (): IngestResult => ({ fetched: false }), () =>
       this.#locks.withLock(lockNameOf('ingest', digest), () => ingestLayer(this, request)),
     );
   }
@@ -272,7 +274,8 @@ export class Store {
 
   /** True only when the completion record and the directory both exist. */
   async hasLayer(diffId: Digest): Promise<boolean> {
-    return (await isFile(this.#layout.layerRecord(diffId))) && (await isDir(this.layerPath(diffId)));
+    // a record this keel cannot read (a newer format, damage) does not make the layer present
+    return (await this.layerRecord(diffId)) !== undefined && (await isDir(this.layerPath(diffId)));
   }
 
   /** Whether `check` found the layer changed and set it aside (and no extraction has replaced it since). */
@@ -357,9 +360,9 @@ export class Store {
       await phaseClock.measure('sync', () => syncFilesystem(dir));
       const mark = phaseClock.now();
       await this.#locks.withLock(lockNameOf('layer', id), async () => {
-        done = true;
         if (await this.hasLayer(id)) {
           await rm(dir, { recursive: true, force: true });
+          done = true;
           return;
         }
         const target = this.layerPath(id);
@@ -374,8 +377,8 @@ export class Store {
           }
           await rm(recordPath, { force: true });
           await rename(dir, target);
+          done = true; // the staging directory is the layer now: abort must not remove it
         } catch (err) {
-          done = false;
           throw fsError(`committing layer ${id}`, err);
         }
         await fsyncDir(dirname(target));

@@ -8,6 +8,7 @@ import { lstat, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { stackLayers, type StackLayer } from '../../../src/layer/index.ts';
+import { MAX_LINK_ANCESTORS } from '../../../src/layer/extract.ts';
 import { END, extractTar, packTar, rawHeader, rejectsWith, type PackEntry, useSandbox } from './helpers.ts';
 
 const sb = useSandbox();
@@ -101,6 +102,31 @@ describe('extractLayer: hardlinks to a lower layer', () => {
     ]);
   });
 
+  test('a link to a recorded link names the lower file that one names, and is early when that one already is', async () => {
+    const stats = await extractTar(
+      await packTar([
+        { name: 'x', type: 'link', linkname: 'f' },
+        { name: 'y', type: 'link', linkname: 'x' },
+        { name: 'x', data: 'new x' }, // replaces x: its record goes, y keeps linking f
+        { name: 'p', type: 'link', linkname: 'g' },
+        { name: 'g', data: 'new g' }, // p is early now
+        { name: 'q', type: 'link', linkname: 'p' }, // q shares p's inode, the lower g: early too
+      ]),
+      await sb.newDir('ext-chain'),
+    );
+    assert.deepEqual(stats.externalLinks, [
+      { path: 'y', target: 'f' },
+      { path: 'p', target: 'g', early: true },
+      { path: 'q', target: 'g', early: true },
+    ]);
+  });
+
+  test('the bookkeeping of early links is bounded: targets whose components add up past MAX_LINK_ANCESTORS are E_LAYER_LIMIT', async () => {
+    const deep = Array.from({ length: 120 }, (_, i) => `d${i}`).join('/');
+    const links: PackEntry[] = Array.from({ length: Math.ceil(MAX_LINK_ANCESTORS / 121) + 1 }, (_, i) => ({ name: `l${i}`, type: 'link', linkname: `${deep}/f${i}` }));
+    await rejectsWith(extractTar(await packTar(links), await sb.newDir('ext-limit')), 'E_LAYER_LIMIT');
+  });
+
   test('hostile targets stay refused: above the root, the link itself, a device, a marker, a symlink, a directory', async () => {
     const cases: Buffer[] = [
       await packTar([{ name: 'l', type: 'link', linkname: '../outside/tripwire' }]),
@@ -184,6 +210,13 @@ describe('stackLayers: hardlinks to a lower layer', () => {
       const root = await rootfs(`stack-early-dir-${mode}`);
       await stackLayers(await layers(lower, [{ name: 'n/', type: 'directory', mode: 0o700 }, { name: 'n/y', type: 'link', linkname: 'a/x' }, { name: 'a/.wh.x', data: '' }]), root, { mode });
       assert.equal((await stat(path.join(root, 'n'))).mode & 0o7777, 0o700, 'the layer\'s directory entry still applies to a directory its early link needed');
+    });
+
+    test(`${mode}: a chain of links made before the layer replaces their target: both are the lower file`, async () => {
+      const root = await rootfs(`stack-chain-${mode}`);
+      await stackLayers(await layers([{ name: 'f', data: 'lower f' }], [{ name: 'x', type: 'link', linkname: 'f' }, { name: 'y', type: 'link', linkname: 'x' }, { name: 'x', data: 'new x' }]), root, { mode });
+      assert.equal(await readFile(path.join(root, 'x'), 'utf8'), 'new x');
+      assert.equal(await readFile(path.join(root, 'y'), 'utf8'), 'lower f');
     });
 
     test(`${mode}: a link after a whiteout of its target's directory in the same layer is refused`, async () => {

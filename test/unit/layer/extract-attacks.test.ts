@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstat, readFile, readlink, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { extractLayer } from '../../../src/layer/index.ts';
-import { Digester } from '../../../src/oci/digest.ts';
+import { Digester, digestOf } from '../../../src/oci/digest.ts';
 import { END, blockData, extractTar, packTar, paxData, rawHeader, rejectsWith, useSandbox } from './helpers.ts';
 
 const sb = useSandbox();
@@ -110,6 +110,15 @@ describe('extractLayer refuses or confines hostile layers', () => {
     }
     const st = await stat(path.join(sb.outside, 'tripwire'));
     assert.equal(st.nlink, 1, 'the host tripwire gained a link');
+  });
+
+  test('a refused entry ends the extraction at once, without waiting for more input (a stalled registry)', T, async () => {
+    const tar = await packTar([{ name: 'a', data: 'A' }, { name: 'b', type: 'link', linkname: '../../etc/passwd' }, { name: 'c', data: 'C'.repeat(5000) }]);
+    const input = new PassThrough();
+    const done = extractLayer(input, await sb.newDir('stall'), { compression: 'none', diffId: digestOf(tar) });
+    input.write(tar.subarray(0, 2048)); // a and b, then nothing more: without the fix this hangs until the test times out
+    await rejectsWith(done, 'E_LAYER_LINK');
+    input.destroy();
   });
 
   test('chmod through a symlink', T, async () => {

@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { after, beforeEach, describe, it } from 'node:test';
-import { isKeelError } from '../../../src/errors.ts';
+import { KeelError, isKeelError } from '../../../src/errors.ts';
 import { digestOf, type Digest } from '../../../src/oci/digest.ts';
 import { MediaType } from '../../../src/oci/media-types.ts';
 import type { Descriptor } from '../../../src/oci/types.ts';
 import { VerifyStream } from '../../../src/oci/verify.ts';
 import { fingerprintTree, type Store } from '../../../src/store/index.ts';
+import { ingestLayer } from '../../../src/store/ingest.ts';
 import { openTempStore, tarOf } from './fixtures.ts';
 
 interface Layer {
@@ -158,6 +159,55 @@ describe('Store.ingestLayer', () => {
     const results = await Promise.all([1, 2, 3].map(() => store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch })));
     assert.equal(src.opens(), 1);
     assert.equal(results.filter((r) => r.extracted !== undefined).length, 1);
+  });
+
+  it('one blob named twice with different diff_ids at once: each caller gets its own answer (the joined one is not told "stored")', async () => {
+    const layer = await makeLayer({ 'a.txt': 'A\n' });
+    const other = await makeLayer({ 'a.txt': 'B\n' });
+    const [right, wrong] = await Promise.allSettled([
+      store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: sourceOf(layer).fetch }),
+      store.ingestLayer({ descriptor: layer.descriptor, diffId: other.diffId, fetch: sourceOf(layer).fetch }),
+    ]);
+    assert.equal(right.status, 'fulfilled');
+    assert.equal(wrong.status, 'rejected');
+    assert.ok(isKeelError((wrong as PromiseRejectedResult).reason, 'E_DIGEST_MISMATCH'));
+    assert.equal(await store.hasLayer(other.diffId), false);
+  });
+
+  it('a stored blob that cannot be read settles: an I/O error is reported, a blob removed meanwhile is fetched again', async () => {
+    const layer = await makeLayer({ 'a.txt': 'A\n' });
+    const staging = await store.stageLayer();
+    const failing = (code: string): Readable =>
+      new Readable({
+        read() {
+          this.destroy(Object.assign(new Error(`${code}: read`), { code }));
+        },
+      });
+    let present = true;
+    let fetched = 0;
+    const target = {
+      hasBlob: async () => present,
+      hasLayer: async () => false,
+      openBlob: () => failing('EIO'),
+      quarantineBlob: async () => false,
+      writeBlob: async () => {},
+      stageLayer: async () => staging,
+    };
+    const request = { descriptor: layer.descriptor, diffId: layer.diffId, fetch: async () => { fetched += 1; return sourceOf(layer).fetch(); } };
+    await assert.rejects(ingestLayer(target, request), (err) => isKeelError(err, 'E_STORE_IO'));
+    assert.equal(fetched, 0, 'an I/O error is not damage: nothing is fetched');
+    target.openBlob = () => {
+      present = false; // removed by a check between hasBlob and open: Store.openBlob says E_IMAGE_NOT_FOUND
+      return new Readable({
+        read() {
+          this.destroy(new KeelError('E_IMAGE_NOT_FOUND', 'blob is not in the store'));
+        },
+      });
+    };
+    const again = await store.stageLayer();
+    target.stageLayer = async () => again;
+    await ingestLayer(target, request).catch(() => undefined);
+    assert.equal(fetched, 1, 'a blob gone since is fetched again');
   });
 
   it('after a failed ingestion a concurrent caller ingests from its own source', async () => {

@@ -46,6 +46,17 @@ describe('store layers', () => {
     assert.deepEqual(await readdir(join(store.root, 'tmp')), []);
   });
 
+  it('a record this keel cannot read (a newer format) does not make the layer present', async () => {
+    const diffId = digestOf('layer-newer');
+    const s = await store.stageLayer();
+    await writeFile(join(s.dir, 'a'), 'abc');
+    await s.commit(diffId, rec);
+    const path = `${store.layerPath(diffId)}.json`;
+    const record = JSON.parse(await readFile(path, 'utf8'));
+    await writeFile(path, JSON.stringify({ ...record, format: 99 }));
+    assert.equal(await store.hasLayer(diffId), false, 'pull extracts it again instead of taking it as cached');
+  });
+
   it('a directory without record is not a layer, and a commit replaces it', async () => {
     const diffId = digestOf('layer-2');
     await mkdir(join(store.layerPath(diffId), 'half'), { recursive: true });
