@@ -25,7 +25,7 @@ import type { Compression } from '../oci/media-types.ts';
 import { VerifyStream } from '../oci/verify.ts';
 import { RatioMeter, createDecompressor } from './decompress.ts';
 import { classifyWhiteout, normaliseEntryPath } from './entry-path.ts';
-import { SMALL_FILE, applyDirTimes, clearFinal, createFile, type ContentDigests, createMarker, makeDirectory, makeFifo, makeHardlink, makeSymlink, writeSmallFile, type NodeMeta } from './fs-ops.ts';
+import { SMALL_FILE, applyDirTimes, clearFinal, createFile, type ContentDigests, type FileDigest, createMarker, makeDirectory, makeFifo, makeHardlink, makeSymlink, writeSmallFile, type NodeMeta } from './fs-ops.ts';
 import { phaseClock } from '../util/phase-clock.ts';
 import { resolveLimits, type LayerLimits } from './limits.ts';
 import { DirResolver, lstatOrNull } from './resolve.ts';
@@ -63,7 +63,7 @@ export interface LayerStats {
   xattrPaths: readonly string[];
   warnings: readonly string[];
   /** sha256 and size of every regular file written, by inode (the store's fingerprint uses them instead of reading the files back). */
-  fileDigests: ReadonlyMap<bigint, { readonly sha256: string; readonly size: bigint }>;
+  fileDigests: ReadonlyMap<bigint, FileDigest>;
 }
 
 /** A hardlink to a file of a lower layer: both paths relative to the root, `/`-joined, normalised. */

@@ -96,12 +96,14 @@ function applyMetaSync(fd: number, meta: NodeMeta, times: boolean): void {
   if (times) futimesSync(fd, meta.atime ?? meta.mtime, meta.mtime);
 }
 
-/**
- * The sha256 (hex) and size of regular files' bytes, by inode, computed while
- * writing them, so the store's fingerprint need not read a fresh layer back
- * (KnownContent in src/store/fingerprint.ts has the same shape).
- */
-export type ContentDigests = Map<bigint, { readonly sha256: string; readonly size: bigint }>;
+/** The sha256 (hex) and size of one regular file's bytes, taken while writing it. */
+export interface FileDigest {
+  readonly sha256: string;
+  readonly size: bigint;
+}
+
+/** FileDigests by inode: the store's fingerprint uses them instead of reading a fresh layer back. */
+export type ContentDigests = Map<bigint, FileDigest>;
 
 /**
  * Regular files up to this size are written from memory by writeSmallFile

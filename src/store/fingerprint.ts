@@ -15,6 +15,7 @@ import type { BigIntStats } from 'node:fs';
 import { lstatSync, readdirSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { fsError } from '../errors.ts';
+import type { FileDigest } from '../layer/index.ts';
 import type { Digest } from '../oci/digest.ts';
 import { openRegularFile } from './regular-file.ts';
 
@@ -118,7 +119,7 @@ function lengthPrefixed(b: Buffer): Buffer {
  * fingerprintTree uses them instead of reading those files back. An inode of
  * the tree that is not in the map, or whose size differs, is read.
  */
-export type KnownContent = ReadonlyMap<bigint, { readonly sha256: string; readonly size: bigint }>;
+export type KnownContent = ReadonlyMap<bigint, FileDigest>;
 
 /**
  * The tree digest of `dir` (see the header); `sha256:<hex>`. `signal` is

@@ -30,6 +30,7 @@ import { VerifyStream } from '../oci/verify.ts';
 import { phaseClock } from '../util/phase-clock.ts';
 import { tee } from '../util/tee.ts';
 import type { KnownContent } from './fingerprint.ts';
+import type { LayerRecord } from './layer-record.ts';
 
 export interface LayerIngest {
   /** The layer's blob as the manifest names it: digest, size, media type. */
@@ -60,20 +61,15 @@ export interface IngestTarget {
   stageLayer(): Promise<LayerStaging>;
 }
 
-/** What the extraction reports when a staged layer is committed. */
-export interface LayerCommit {
-  readonly digest: Digest;
-  readonly mediaType: string;
-  readonly entries: number;
-  readonly size: number;
-  readonly implicitDirs?: readonly string[] | undefined;
-  /** Hardlinks to lower layers' files, in tar order (LayerStats.externalLinks). */
-  readonly externalLinks?: readonly { readonly path: string; readonly target: string; readonly early?: true | undefined }[] | undefined;
-  /** Paths of the tree with extended attributes (LayerStats.xattrPaths). */
-  readonly xattrPaths?: readonly string[] | undefined;
-  /** Content digests computed while writing the tree (LayerStats.fileDigests): the fingerprint does not read those files back. */
+/**
+ * What the extraction reports when a staged layer is committed: the record's
+ * own fields (the store adds diffId, treeDigest, committed, format), and the
+ * content digests taken while writing (LayerStats.fileDigests), so the
+ * fingerprint does not read those files back.
+ */
+export type LayerCommit = Pick<LayerRecord, 'digest' | 'mediaType' | 'entries' | 'size' | 'implicitDirs' | 'externalLinks' | 'xattrPaths'> & {
   readonly knownContent?: KnownContent | undefined;
-}
+};
 
 export interface LayerStaging {
   /** An empty directory under tmp/ to extract the layer into. */
@@ -166,9 +162,6 @@ async function downloadAndExtract(store: IngestTarget, request: LayerIngest, dir
   const extracting = extractLayer(toExtract, dir, options);
   let firstFailure: { err: unknown } | undefined;
   const stop = (err: unknown): void => {
-    // An interruption that is only the echo of the other side's failure (its
-    // stream was cut) gives way to that failure: a full disk is not an interruption.
-    if (firstFailure !== undefined && isKeelError(firstFailure.err, 'E_INTERRUPTED') && !isKeelError(err, 'E_INTERRUPTED') && request.signal?.aborted !== true) firstFailure = { err };
     firstFailure ??= { err };
     if (!stream.destroyed) stream.destroy(err instanceof Error ? err : new Error(String(err)));
   };
