@@ -161,7 +161,14 @@ async function pullFrom(store: Store, source: ImageSource, name: string, options
         const { extracted } = await store.ingestLayer({
           descriptor: layer,
           diffId: plan.diffId,
-          fetch: () => source.openBlob(layer, { signal, onProgress }),
+          fetch: (onBytes) =>
+            source.openBlob(layer, {
+              signal,
+              onProgress: (bytes) => {
+                onBytes(bytes);
+                onProgress(bytes);
+              },
+            }),
           signal,
         });
         // Once per extracted layer (a cached layer was reported when it was extracted).

@@ -37,8 +37,12 @@ export interface LayerIngest {
   readonly descriptor: Descriptor;
   /** The digest of the uncompressed tar (the config's diff_id). */
   readonly diffId: Digest;
-  /** Opens the blob at its source, self-verifying (see the header). */
-  readonly fetch: () => Promise<Readable>;
+  /**
+   * Opens the blob at its source, self-verifying (see the header); the source
+   * calls `onProgress` as bytes arrive (it keeps waiters for the layer's
+   * ingest lock from timing out while the download moves).
+   */
+  readonly fetch: (onProgress: (bytes: number) => void) => Promise<Readable>;
   readonly signal?: AbortSignal | undefined;
   readonly limits?: Partial<LayerLimits> | undefined;
 }
@@ -85,14 +89,19 @@ export interface LayerStaging {
 }
 
 
-/** Runs the ingestion decision; the caller holds the layer's ingest lock. */
-export async function ingestLayer(store: IngestTarget, request: LayerIngest): Promise<IngestResult> {
+/**
+ * Runs the ingestion decision; the caller holds the layer's ingest lock, and
+ * `progress` is called as the layer's bytes arrive (lock.ts: waiters for a
+ * lock whose holder progresses do not time out).
+ */
+export async function ingestLayer(store: IngestTarget, request: LayerIngest, progress: () => void = () => undefined): Promise<IngestResult> {
   const { descriptor, diffId, signal } = request;
+  const fetch = (): Promise<Readable> => timedFetch(request, progress);
   const haveBlob = await store.hasBlob(descriptor.digest);
   const haveLayer = await store.hasLayer(diffId);
   if (haveBlob && haveLayer) return { fetched: false };
   if (haveLayer) {
-    await store.writeBlob(descriptor, () => timedFetch(request), { sourceVerifies: true });
+    await store.writeBlob(descriptor, fetch, { sourceVerifies: true });
     return { fetched: true };
   }
 
@@ -115,7 +124,7 @@ export async function ingestLayer(store: IngestTarget, request: LayerIngest): Pr
       if (!removed && (await store.hasBlob(descriptor.digest))) throw err; // the blob is sound: the layer itself is bad
     }
   }
-  const stats = await extractStaged(store, request, (dir) => downloadAndExtract(store, request, dir, options));
+  const stats = await extractStaged(store, request, (dir) => downloadAndExtract(store, fetch, request, dir, options));
   return { extracted: stats, fetched: true };
 }
 
@@ -155,8 +164,8 @@ const ABOUT_BYTES = new Set(['E_DIGEST_MISMATCH', 'E_SIZE_MISMATCH', 'E_STORE_CO
  * reported: the other side's failure is its consequence (a full disk under the
  * blob store is not a malformed layer).
  */
-async function downloadAndExtract(store: IngestTarget, request: LayerIngest, dir: string, options: Parameters<typeof extractLayer>[2]): Promise<LayerStats> {
-  const stream = await timedFetch(request);
+async function downloadAndExtract(store: IngestTarget, fetch: () => Promise<Readable>, request: LayerIngest, dir: string, options: Parameters<typeof extractLayer>[2]): Promise<LayerStats> {
+  const stream = await fetch();
   const [toStore, toExtract] = tee(stream);
   const writing = store.writeBlob(request.descriptor, toStore, { sourceVerifies: true });
   const extracting = extractLayer(toExtract, dir, options);
@@ -173,10 +182,10 @@ async function downloadAndExtract(store: IngestTarget, request: LayerIngest, dir
   return extracted.value;
 }
 
-/** Opens the source, timing the fetch phase until its last byte. */
-async function timedFetch(request: LayerIngest): Promise<Readable> {
+/** Opens the source, timing the fetch phase until its last byte; the source reports progress as bytes arrive. */
+async function timedFetch(request: LayerIngest, progress: () => void): Promise<Readable> {
   const mark = phaseClock.now();
-  const stream = await request.fetch();
+  const stream = await request.fetch(progress);
   stream.once('end', () => phaseClock.add('fetch', mark));
   return stream;
 }

@@ -33,7 +33,11 @@
 // miss each other. A waiting exclusive holder keeps new shared holders out.
 //
 // Waits poll with exponential backoff and jitter (10 ms .. 500 ms); after the
-// timeout they fail with E_STORE_LOCKED naming the holder's pid. Locks are
+// timeout they fail with E_STORE_LOCKED naming the holder's pid. The timeout
+// counts from the holder's last progress: a holder whose work moves (an
+// ingestion receiving bytes) calls `progress`, which touches its owner.json
+// (at most once a second), and a waiter that sees that mtime advance starts its
+// timeout again. A live holder that is stuck still times out its waiters. Locks are
 // released when `fn` settles, and on process exit (synchronously); kill -9 is
 // covered by staleness. Locks are not re-entrant: taking a mutex the current
 // async context already holds (tracked with AsyncLocalStorage) is an
@@ -45,7 +49,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeelError, errnoCode, fsError } from '../errors.ts';
@@ -86,10 +90,16 @@ function lockedError(name: string, holder: Owner | undefined, waitedMs: number):
 
 class Backoff {
   #delay = 10;
-  readonly #deadline: number;
+  #deadline: number;
   readonly #started = Date.now();
+  readonly #timeoutMs: number;
   constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
     this.#deadline = this.#started + timeoutMs;
+  }
+  /** The holder made progress: the timeout counts from now. */
+  renew(): void {
+    this.#deadline = Date.now() + this.#timeoutMs;
   }
   get waited(): number {
     return Date.now() - this.#started;
@@ -115,6 +125,18 @@ async function readOwner(lockDir: string): Promise<OwnerRecord | undefined> {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
     if (err instanceof SyntaxError) return { pid: 0, start: '', boot: '', nonce: 'invalid', lock: '', since: '' };
     throw fsError(`reading lock owner in ${lockDir}`, err);
+  }
+}
+
+/** How often a holder's `progress` touches its lock, at most. */
+const PROGRESS_EVERY_MS = 1000;
+
+/** The mtime of a lock's owner.json (its holder's last progress), or 0. */
+async function progressMark(lockDir: string): Promise<number> {
+  try {
+    return (await stat(join(lockDir, 'owner.json'))).mtimeMs;
+  } catch {
+    return 0;
   }
 }
 
@@ -144,13 +166,24 @@ export class StoreLocks {
     return held.run(next, fn);
   }
 
-  /** Runs fn holding the mutex `name` (a safe file name). */
-  async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs fn holding the mutex `name` (a safe file name). fn may call
+   * `progress` as its work advances (cheap: it touches the lock at most once a
+   * second), so that waiters do not time out while it does (see the header).
+   */
+  async withLock<T>(name: string, fn: (progress: () => void) => Promise<T>): Promise<T> {
     if (this.holds(name)) throw new KeelError('E_INTERNAL', `store lock ${name} was taken again by its holder (locks are not re-entrant)`);
     const path = join(this.dir, name);
     await this.#acquire(path, name, new Backoff(this.timeoutMs), true);
+    let touched = Date.now();
+    const progress = (): void => {
+      const now = Date.now();
+      if (now - touched < PROGRESS_EVERY_MS) return;
+      touched = now;
+      utimes(join(path, 'owner.json'), now / 1000, now / 1000).catch(() => undefined); // best effort: waiters then time out as before
+    };
     try {
-      return await this.#run([name], fn);
+      return await this.#run([name], () => fn(progress));
     } finally {
       await this.#release(path);
     }
@@ -263,6 +296,7 @@ export class StoreLocks {
       await rm(candidate, { recursive: true, force: true });
       throw fsError(`preparing store lock ${name}`, err);
     }
+    let seen: { nonce: string; mark: number } | undefined;
     try {
       for (;;) {
         try {
@@ -280,6 +314,9 @@ export class StoreLocks {
           else await this.#breakByRename(path, holder.nonce);
           continue;
         }
+        const mark = await progressMark(path);
+        if (seen !== undefined && seen.nonce === holder.nonce && mark > seen.mark) backoff.renew();
+        seen = { nonce: holder.nonce, mark };
         if (backoff.expired) throw lockedError(name, holder, backoff.waited);
         await backoff.wait();
       }

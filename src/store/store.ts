@@ -150,15 +150,15 @@ export class Store {
    * Makes a layer present: its blob and its extracted tree (src/store/ingest.ts
    * has the decision). Idempotent; resolving means both are stored, durable
    * and recorded. One ingestion of a layer at a time: concurrent calls in this
-   * process share one, other processes wait for the layer's ingest lock and
-   * then find it present.
+   * process share one, other processes wait for the layer's ingest lock (as
+   * long as its download moves: see lock.ts) and then find it present.
    */
   async ingestLayer(request: LayerIngest): Promise<IngestResult> {
     const digest = parseDigest(request.descriptor.digest);
     const diffId = parseDigest(request.diffId);
     // keyed by both: a manifest may name one blob twice with different diff_ids (one of them wrong)
     return this.#once(`ingest ${digest} ${diffId}`, (): IngestResult => ({ fetched: false }), () =>
-      this.#locks.withLock(lockNameOf('ingest', digest), () => ingestLayer(this, request)),
+      this.#locks.withLock(lockNameOf('ingest', digest), (progress) => ingestLayer(this, request, progress)),
     );
   }
 

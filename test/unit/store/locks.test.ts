@@ -13,6 +13,7 @@ import { isKeelError } from '../../../src/errors.ts';
 import { digestOf } from '../../../src/oci/digest.ts';
 import { currentBootId, processStartTime } from '../../../src/layout/owner.ts';
 import { Store } from '../../../src/store/index.ts';
+import { StoreLocks } from '../../../src/store/lock.ts';
 import { deadPid, openTempStore } from './fixtures.ts';
 
 async function plantLock(root: string, name: string, owner: { pid: number; start: string; boot: string }): Promise<string> {
@@ -72,6 +73,38 @@ describe('store locks', () => {
     } finally {
       sleeper.kill();
     }
+  });
+
+  it('does not time out while the holder reports progress (a long download), and does once it stops', async () => {
+    // two lock clients of one store in one process: the second waits as another process would
+    // (a timeout above the 1 s between touches, as the real 10 minutes are)
+    const holder = new StoreLocks(join(store.root, 'locks'), join(store.root, 'tmp'), 1500);
+    const waiter = new StoreLocks(join(store.root, 'locks'), join(store.root, 'tmp'), 1500);
+    const t0 = Date.now();
+    let released = 0;
+    const holding = holder.withLock('ingest-progress', async (progress) => {
+      while (Date.now() - t0 < 4000) {
+        progress(); // touches owner.json at most once a second
+        await sleep(50);
+      }
+      released = Date.now();
+    });
+    await sleep(50);
+    await waiter.withLock('ingest-progress', async () => {
+      assert.ok(released > 0, 'the waiter got the lock only after the holder released it');
+    });
+    await holding;
+    assert.ok(Date.now() - t0 >= 4000, 'waited well past its 1.5 s timeout while the holder progressed');
+
+    // the same holder without progress: the waiter times out after its 1.5 s
+    let stop!: () => void;
+    const stuck = holder.withLock('ingest-stuck', () => new Promise<void>((resolve) => (stop = resolve)));
+    await sleep(50);
+    const t1 = Date.now();
+    await assert.rejects(waiter.withLock('ingest-stuck', async () => {}), (err) => isKeelError(err, 'E_STORE_LOCKED') && err.detail.pid === process.pid);
+    assert.ok(Date.now() - t1 < 3000);
+    stop();
+    await stuck;
   });
 
   it('is not re-entrant: a holder taking its own lock again fails instead of deadlocking', async () => {
