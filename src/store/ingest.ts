@@ -22,7 +22,7 @@
 
 import { pipeline, type Readable } from 'node:stream';
 import { isKeelError } from '../errors.ts';
-import { extractLayer, type LayerLimits, type LayerStats } from '../layer/index.ts';
+import { OFF_THREAD_MIN_BYTES, extractLayer, extractLayerOffThread, type LayerLimits, type LayerStats } from '../layer/index.ts';
 import type { Digest } from '../oci/digest.ts';
 import { layerCompression } from '../oci/media-types.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -45,6 +45,8 @@ export interface LayerIngest {
   readonly fetch: (onProgress: (bytes: number) => void) => Promise<Readable>;
   readonly signal?: AbortSignal | undefined;
   readonly limits?: Partial<LayerLimits> | undefined;
+  /** Extract on an extraction thread (layer/extract-pool.ts); default: when the blob is OFF_THREAD_MIN_BYTES or larger. */
+  readonly offThread?: boolean | undefined;
 }
 
 export interface IngestResult {
@@ -112,7 +114,7 @@ export async function ingestLayer(store: IngestTarget, request: LayerIngest, pro
       const stats = await extractStaged(store, request, (dir) => {
         // pipeline, not pipe: an error reading the blob (EIO, removed meanwhile) must reach the extractor
         const stored = pipeline(store.openBlob(descriptor.digest), new VerifyStream({ digest: descriptor.digest, size: descriptor.size, what: `stored layer ${descriptor.digest}` }), () => undefined);
-        return extractLayer(stored, dir, options);
+        return extractorFor(request)(stored, dir, options);
       });
       return { extracted: stats, fetched: false };
     } catch (err) {
@@ -168,7 +170,7 @@ async function downloadAndExtract(store: IngestTarget, fetch: () => Promise<Read
   const stream = await fetch();
   const [toStore, toExtract] = tee(stream);
   const writing = store.writeBlob(request.descriptor, toStore, { sourceVerifies: true });
-  const extracting = extractLayer(toExtract, dir, options);
+  const extracting = extractorFor(request)(toExtract, dir, options);
   let firstFailure: { err: unknown } | undefined;
   const stop = (err: unknown): void => {
     firstFailure ??= { err };
@@ -180,6 +182,14 @@ async function downloadAndExtract(store: IngestTarget, fetch: () => Promise<Read
   if (firstFailure !== undefined) throw firstFailure.err;
   if (extracted.status === 'rejected') throw extracted.reason;
   return extracted.value;
+}
+
+/**
+ * Where a layer extracts: on an extraction thread when it is large, so the
+ * main thread keeps fetching and storing blobs meanwhile (layer/extract-pool.ts).
+ */
+function extractorFor(request: LayerIngest): typeof extractLayer {
+  return (request.offThread ?? request.descriptor.size >= OFF_THREAD_MIN_BYTES) ? extractLayerOffThread : extractLayer;
 }
 
 /** Opens the source, timing the fetch phase until its last byte; the source reports progress as bytes arrive. */

@@ -7,16 +7,20 @@
 // a fingerprint) are timed from start to end, so their figure is wall time;
 // layers run at once, so a phase's sum over layers can exceed the pull's wall
 // time. Beside the phases, the CPU time of each kind of thread of the process
-// (/proc/self/task/*/stat): the main thread, libuv's pool (inflating, and the
-// file calls that run there) and V8's helpers (garbage collection).
+// (/proc/self/task/*/stat): the main thread, the extraction threads
+// (layer/extract-pool.ts), libuv's pool (inflating, and the file calls that run
+// there) and V8's helpers (garbage collection). An extraction thread has its
+// own clock; its totals are added to the main thread's as each layer ends
+// (takeTotals/addTotals), so `extract` and `verify` are thread time summed
+// over the threads that did the work.
 
 import { readFileSync, readdirSync } from 'node:fs';
 
 export type Phase =
   | 'resolve' // manifests and config, up to the first layer
   | 'fetch' // a layer's bytes, from asking the source to the last byte (wall, per layer)
-  | 'verify' // sha256 of blobs and diff_ids (main thread)
-  | 'extract' // tar parsing and creating the layer's files (main thread)
+  | 'verify' // sha256 of blobs and diff_ids (the thread that hashes)
+  | 'extract' // tar parsing and creating the layer's files (the thread that extracts)
   | 'blob-write' // writing blobs into the store (main thread side of async writes)
   | 'fingerprint' // the tree digest at commit (wall)
   | 'sync' // syncfs before a layer counts as stored (wall)
@@ -25,9 +29,17 @@ export type Phase =
 export interface PhaseReport {
   readonly wallMs: number;
   readonly phases: Readonly<Partial<Record<Phase, { readonly ms: number; readonly count: number }>>>;
-  /** CPU ms by thread kind since the clock was started: main, pool (libuv), v8 (GC, compiler), other. */
-  readonly cpuMs: Readonly<Record<'main' | 'pool' | 'v8' | 'other', number>>;
+  /** CPU ms by thread kind since the clock was started: main, extract (extraction threads), pool (libuv), v8 (GC, compiler), other. */
+  readonly cpuMs: Readonly<Record<CpuKind, number>>;
 }
+
+type CpuKind = 'main' | 'extract' | 'pool' | 'v8' | 'other';
+
+/** A clock's phase sums, to carry to another thread's clock. */
+export type PhaseTotals = ReadonlyArray<{ readonly phase: Phase; readonly ns: bigint; readonly count: number }>;
+
+/** The name extraction threads are given (Worker's `name`), by which their CPU is counted. */
+export const EXTRACT_THREAD_NAME = 'keel-extract';
 
 export class PhaseClock {
   #enabled = false;
@@ -71,6 +83,24 @@ export class PhaseClock {
     }
   }
 
+  /** The phase sums so far, cleared (an extraction thread hands them to the main thread's clock). */
+  takeTotals(): PhaseTotals {
+    const out = [...this.#ns].map(([phase, e]) => ({ phase, ns: e.ns, count: e.count }));
+    this.#ns.clear();
+    return out;
+  }
+
+  /** Adds another thread's sums (from takeTotals). */
+  addTotals(totals: PhaseTotals): void {
+    if (!this.#enabled) return;
+    for (const t of totals) {
+      const e = this.#ns.get(t.phase) ?? { ns: 0n, count: 0 };
+      e.ns += t.ns;
+      e.count += t.count;
+      this.#ns.set(t.phase, e);
+    }
+  }
+
   report(): PhaseReport {
     const phases: Partial<Record<Phase, { ms: number; count: number }>> = {};
     for (const [phase, e] of this.#ns) phases[phase] = { ms: round(Number(e.ns) / 1e6), count: e.count };
@@ -79,7 +109,7 @@ export class PhaseClock {
     return {
       wallMs: round(Number(process.hrtime.bigint() - this.#started) / 1e6),
       phases,
-      cpuMs: { main: since('main'), pool: since('pool'), v8: since('v8'), other: since('other') },
+      cpuMs: { main: since('main'), extract: since('extract'), pool: since('pool'), v8: since('v8'), other: since('other') },
     };
   }
 }
@@ -87,12 +117,13 @@ export class PhaseClock {
 /** The process's one clock (a pull runs in one process; the CLI starts it per image). */
 export const phaseClock = new PhaseClock();
 
-/** One line for humans: `wall 3.48 s; fetch 3.10 s ×5; verify 0.21 s; ...; CPU main 2.1 s, pool 0.8 s, v8 0.2 s`. */
+/** One line for humans: `wall 3.48 s; fetch 3.10 s ×5; verify 0.21 s; ...; CPU main 2.1 s, extract 1.2 s, pool 0.8 s, v8 0.2 s` (extract and other only when used). */
 export function formatPhaseReport(r: PhaseReport): string {
   const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
   const parts = [`wall ${s(r.wallMs)}`];
   for (const [phase, e] of Object.entries(r.phases)) parts.push(`${phase} ${s(e.ms)}${e.count > 1 ? ` ×${e.count}` : ''}`);
-  parts.push(`CPU main ${s(r.cpuMs.main)}, pool ${s(r.cpuMs.pool)}, v8 ${s(r.cpuMs.v8)}${r.cpuMs.other > 0 ? `, other ${s(r.cpuMs.other)}` : ''}`);
+  const extract = r.cpuMs.extract > 0 ? `, extract ${s(r.cpuMs.extract)}` : '';
+  parts.push(`CPU main ${s(r.cpuMs.main)}${extract}, pool ${s(r.cpuMs.pool)}, v8 ${s(r.cpuMs.v8)}${r.cpuMs.other > 0 ? `, other ${s(r.cpuMs.other)}` : ''}`);
   return parts.join('; ');
 }
 
@@ -114,7 +145,8 @@ function threadCpuMs(): Record<string, number> {
       const name = stat.slice(stat.indexOf('(') + 1, close);
       const fields = stat.slice(close + 2).split(' ');
       const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-      const kind = name === 'MainThread' || tid === String(process.pid) ? 'main' : name.startsWith('libuv-worker') ? 'pool' : name.startsWith('V8') ? 'v8' : 'other';
+      const kind: CpuKind =
+        name === 'MainThread' || tid === String(process.pid) ? 'main' : name === EXTRACT_THREAD_NAME ? 'extract' : name.startsWith('libuv-worker') ? 'pool' : name.startsWith('V8') ? 'v8' : 'other';
       out[kind] = (out[kind] ?? 0) + ms;
     } catch {
       // the thread ended meanwhile

@@ -14,7 +14,8 @@ import { MediaType } from '../../../src/oci/media-types.ts';
 import type { Descriptor } from '../../../src/oci/types.ts';
 import { VerifyStream } from '../../../src/oci/verify.ts';
 import { fingerprintTree, type Store } from '../../../src/store/index.ts';
-import { ingestLayer } from '../../../src/store/ingest.ts';
+import { ingestLayer, type IngestResult, type LayerIngest } from '../../../src/store/ingest.ts';
+import { stopExtractThreads } from '../../../src/layer/extract-pool.ts';
 import { openTempStore, tarOf } from './fixtures.ts';
 
 interface Layer {
@@ -42,22 +43,27 @@ function sourceOf(layer: Layer, bytes: Buffer = layer.gz): { fetch: () => Promis
   };
 }
 
-describe('Store.ingestLayer', () => {
+// every case runs with the extraction on the calling thread and on an extraction thread
+for (const offThread of [false, true]) describe(`Store.ingestLayer (extracting ${offThread ? 'on an extraction thread' : 'on the calling thread'})`, () => {
   let store: Store;
+  const ingest = (request: Omit<LayerIngest, 'offThread'>): Promise<IngestResult> => store.ingestLayer({ ...request, offThread });
   let dir: string;
   let cleanup: () => Promise<void>;
   beforeEach(async () => {
     await cleanup?.();
     ({ store, dir, cleanup } = await openTempStore());
   });
-  after(() => cleanup?.());
+  after(async () => {
+    await cleanup?.();
+    await stopExtractThreads();
+  });
 
   const tmpLeft = async (): Promise<string[]> => (await readdir(join(dir, 'root', 'tmp'))).filter((n) => n.startsWith('layer'));
 
   it('neither present: one download fills the blob and the layer, and reports the extraction', async () => {
     const layer = await makeLayer({ 'a.txt': 'A\n', 'b/c.txt': 'C\n' });
     const src = sourceOf(layer);
-    const result = await store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch });
+    const result = await ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch });
     assert.equal(src.opens(), 1);
     assert.equal(result.fetched, true);
     assert.equal(result.extracted?.entries, 2);
@@ -72,9 +78,9 @@ describe('Store.ingestLayer', () => {
 
   it('both present: nothing is fetched or extracted', async () => {
     const layer = await makeLayer({ 'a.txt': 'A\n' });
-    await store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: sourceOf(layer).fetch });
+    await ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: sourceOf(layer).fetch });
     const again = sourceOf(layer);
-    const result = await store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: again.fetch });
+    const result = await ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: again.fetch });
     assert.deepEqual([again.opens(), result.fetched, result.extracted], [0, false, undefined]);
   });
 
@@ -82,7 +88,7 @@ describe('Store.ingestLayer', () => {
     const layer = await makeLayer({ 'a.txt': 'A\n' });
     await store.putBlob(layer.gz, layer.descriptor);
     const src = sourceOf(layer);
-    const result = await store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch });
+    const result = await ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch });
     assert.equal(src.opens(), 0);
     assert.equal(result.fetched, false);
     assert.equal(result.extracted?.entries, 1);
@@ -91,11 +97,11 @@ describe('Store.ingestLayer', () => {
 
   it('layer present, blob missing: only the blob is fetched', async () => {
     const layer = await makeLayer({ 'a.txt': 'A\n' });
-    await store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: sourceOf(layer).fetch });
+    await ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: sourceOf(layer).fetch });
     await rm(store.blobPath(layer.descriptor.digest));
     const record = await store.layerRecord(layer.diffId);
     const src = sourceOf(layer);
-    const result = await store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch });
+    const result = await ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch });
     assert.deepEqual([src.opens(), result.fetched, result.extracted], [1, true, undefined]);
     assert.equal(await store.hasBlob(layer.descriptor.digest), true);
     assert.equal((await store.layerRecord(layer.diffId))?.committed, record?.committed, 'the layer was not extracted again');
@@ -109,7 +115,7 @@ describe('Store.ingestLayer', () => {
     damaged.writeUInt8(damaged.readUInt8(at) ^ 0xff, at);
     await writeFile(store.blobPath(layer.descriptor.digest), damaged);
     const src = sourceOf(layer);
-    const result = await store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch });
+    const result = await ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch });
     assert.deepEqual([src.opens(), result.fetched, result.extracted?.entries], [1, true, 1]);
     assert.deepEqual(await readFile(store.blobPath(layer.descriptor.digest)), layer.gz);
     assert.equal(await store.hasLayer(layer.diffId), true);
@@ -121,7 +127,7 @@ describe('Store.ingestLayer', () => {
     const other = await makeLayer({ 'a.txt': 'B\n' });
     await store.putBlob(layer.gz, layer.descriptor);
     const src = sourceOf(layer);
-    await assert.rejects(store.ingestLayer({ descriptor: layer.descriptor, diffId: other.diffId, fetch: src.fetch }), (err) => isKeelError(err, 'E_DIGEST_MISMATCH'));
+    await assert.rejects(ingest({ descriptor: layer.descriptor, diffId: other.diffId, fetch: src.fetch }), (err) => isKeelError(err, 'E_DIGEST_MISMATCH'));
     assert.equal(src.opens(), 0);
     assert.equal(await store.hasBlob(layer.descriptor.digest), true);
     assert.equal(await store.hasLayer(other.diffId), false);
@@ -137,7 +143,7 @@ describe('Store.ingestLayer', () => {
           throw new Error('connection reset');
         })(),
       );
-    await assert.rejects(store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch }), /connection reset/);
+    await assert.rejects(ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch }), /connection reset/);
     assert.equal(await store.hasBlob(layer.descriptor.digest), false);
     assert.equal(await store.hasLayer(layer.diffId), false);
     assert.deepEqual(await tmpLeft(), []);
@@ -146,7 +152,7 @@ describe('Store.ingestLayer', () => {
   it('a tar that does not hash to the diff_id is refused and leaves nothing', async () => {
     const layer = await makeLayer({ 'a.txt': 'A\n' });
     const other = await makeLayer({ 'a.txt': 'B\n' });
-    await assert.rejects(store.ingestLayer({ descriptor: layer.descriptor, diffId: other.diffId, fetch: sourceOf(layer).fetch }), (err) =>
+    await assert.rejects(ingest({ descriptor: layer.descriptor, diffId: other.diffId, fetch: sourceOf(layer).fetch }), (err) =>
       isKeelError(err, 'E_DIGEST_MISMATCH'),
     );
     assert.equal(await store.hasLayer(other.diffId), false);
@@ -156,7 +162,7 @@ describe('Store.ingestLayer', () => {
   it('concurrent ingestions of one layer in a process download it once', async () => {
     const layer = await makeLayer({ 'a.txt': 'A\n' });
     const src = sourceOf(layer);
-    const results = await Promise.all([1, 2, 3].map(() => store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch })));
+    const results = await Promise.all([1, 2, 3].map(() => ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: src.fetch })));
     assert.equal(src.opens(), 1);
     assert.equal(results.filter((r) => r.extracted !== undefined).length, 1);
   });
@@ -165,8 +171,8 @@ describe('Store.ingestLayer', () => {
     const layer = await makeLayer({ 'a.txt': 'A\n' });
     const other = await makeLayer({ 'a.txt': 'B\n' });
     const [right, wrong] = await Promise.allSettled([
-      store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: sourceOf(layer).fetch }),
-      store.ingestLayer({ descriptor: layer.descriptor, diffId: other.diffId, fetch: sourceOf(layer).fetch }),
+      ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: sourceOf(layer).fetch }),
+      ingest({ descriptor: layer.descriptor, diffId: other.diffId, fetch: sourceOf(layer).fetch }),
     ]);
     assert.equal(right.status, 'fulfilled');
     assert.equal(wrong.status, 'rejected');
@@ -193,7 +199,7 @@ describe('Store.ingestLayer', () => {
       writeBlob: async () => {},
       stageLayer: async () => staging,
     };
-    const request = { descriptor: layer.descriptor, diffId: layer.diffId, fetch: async () => { fetched += 1; return sourceOf(layer).fetch(); } };
+    const request = { descriptor: layer.descriptor, diffId: layer.diffId, offThread, fetch: async () => { fetched += 1; return sourceOf(layer).fetch(); } };
     await assert.rejects(ingestLayer(target, request), (err) => isKeelError(err, 'E_STORE_IO'));
     assert.equal(fetched, 0, 'an I/O error is not damage: nothing is fetched');
     target.openBlob = () => {
@@ -217,8 +223,8 @@ describe('Store.ingestLayer', () => {
     };
     const good = sourceOf(layer);
     const [first, second] = await Promise.allSettled([
-      store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: failing }),
-      store.ingestLayer({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: good.fetch }),
+      ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: failing }),
+      ingest({ descriptor: layer.descriptor, diffId: layer.diffId, fetch: good.fetch }),
     ]);
     assert.equal(first.status, 'rejected');
     assert.equal(second.status, 'fulfilled');
