@@ -6,6 +6,11 @@
 // tells a previous boot's owner from this one's. Every keel process sharing a
 // store must see the same /proc (one pid namespace, one host).
 //
+// Without /proc (a chroot at image-build time, say) no owner's death can be
+// proven: every owner then counts as alive, so no lock is broken and nothing
+// another process left in tmp/ is removed (a stale lock then times out with
+// E_STORE_LOCKED naming its pid, instead of a live one being broken).
+//
 // Names of things a process leaves in tmp/ start with its token
 // `<pid>-<start>-<boot8>.` so a later process can decide, from the name alone,
 // whether it may clean them up.
@@ -67,8 +72,17 @@ export function currentOwner(): Owner {
   return self;
 }
 
-/** Whether the owner is this very process or another that still runs. */
+let procSeen: boolean | undefined;
+
+/** Whether this process sees /proc: the boot id and its own stat. */
+function procVisible(): boolean {
+  procSeen ??= currentBootId() !== 'unknown' && readProcStat(process.pid) !== undefined;
+  return procSeen;
+}
+
+/** Whether the owner is this very process or another that still runs (or, without /proc, may still run). */
 export function ownerAlive(owner: Owner): boolean {
+  if (!procVisible()) return true; // death cannot be proven: never break or clean up (see the header)
   if (shortBoot(owner.boot) !== shortBoot(currentBootId())) return false;
   const stat = readProcStat(owner.pid);
   if (stat === undefined) return false;
