@@ -287,7 +287,7 @@ function printPhases(samples: readonly PhaseSample[]): void {
   const s = (ms: number): string => (ms / 1000).toFixed(2);
   const names = [...new Set(samples.flatMap((x) => Object.keys(x.pull.phases)))];
   const phase = names.map((n) => `${n} ${s(median(samples.map((x) => x.pull.phases[n]?.ms ?? 0)))}`).join(', ');
-  const cpu = ['main', 'pool', 'v8', 'other'].map((k) => `${k} ${s(median(samples.map((x) => x.pull.cpuMs[k] ?? 0)))}`).join(', ');
+  const cpu = ['main', 'extract', 'pool', 'v8', 'other'].map((k) => `${k} ${s(median(samples.map((x) => x.pull.cpuMs[k] ?? 0)))}`).join(', ');
   console.log(`keel pull: wall ${s(median(samples.map((x) => x.pull.wallMs)))} s; phases (s, summed over layers; waits are wall time): ${phase}`);
   console.log(`keel pull CPU by thread (s): ${cpu}; keel unpack: ${s(median(samples.map((x) => x.unpack.wallMs)))} s wall, ${s(median(samples.map((x) => x.unpack.cpuMs)))} s CPU`);
 }

@@ -20,6 +20,7 @@ import { KeelError, fsError } from '../errors.ts';
 import { classifyWhiteout } from './entry-path.ts';
 import type { ExternalLink } from './extract.ts';
 import { SMALL_FILE, applyDirTimes, clearFinal, createOrReplace, createOrReplaceSync, makeDirectory, makeFifo, makeHardlink, makeSymlink, metaOf, setFileMeta } from './fs-ops.ts';
+import { TaskWindow } from '../util/task-window.ts';
 import { DirResolver, lstatOrNull, noteRemoval } from './resolve.ts';
 import { XattrReport, applyXattrs, checkNode, filterXattrs, nodeId, readXattrs, removeXattrs, type NodeId, type XattrNodeKind, type XattrRecord } from './xattrs.ts';
 
@@ -226,78 +227,95 @@ export async function stackLayers(layers: readonly (string | StackLayer)[], root
       }
       if (apply.size > 0 && (options.mode === 'copy' || kind === 'directory' || kind === 'fifo')) pendingXattrs.set(rel, { ...node, xattrs: apply });
     };
-    for await (const item of walk(layerRoot)) {
-      if (options.signal?.aborted) throw interrupted();
-      const base = item.comps[item.comps.length - 1] as string;
-      if (classifyWhiteout(base).kind !== 'none') continue;
-      const src = path.join(layerRoot, ...item.comps);
-      let st: Stats;
-      try {
-        st = lstatSync(src);
-      } catch (err) {
-        throw fsError(`inspecting ${src}`, err);
-      }
-      if (item.isDir && implicit.has(item.comps.join('/'))) {
-        // not an entry of the layer, only a parent of its entries: walk through it as a
-        // tar would (through a lower layer's symlink, inside the root), changing nothing
-        await dirs.resolve(item.comps, { create: true, entry: item.comps.join('/') });
-        continue;
-      }
-      const parent = (await dirs.resolve(item.comps.slice(0, -1), { create: true, entry: item.comps.join('/') })) as string;
-      const hostPath = path.join(parent, base);
-      const meta = metaOf(st);
-      stats.entries += 1;
-      if (st.isDirectory()) {
-        await makeDirectory(hostPath, meta);
-        dirTimes.set(path.relative(root, hostPath), { mtime: meta.mtime, atime: meta.atime ?? meta.mtime });
-        await carry(item.comps, hostPath, 'directory');
-        continue;
-      }
-      if (options.mode === 'hardlink' && !st.isFIFO()) {
-        // A FIFO is never shared: its pipe lives with the inode, and a FIFO stays writable on a
-        // read-only mount, so one stored FIFO linked into many trees would be a channel between
-        // containers (of any images sharing the layer). Each tree gets its own (below).
-        if (!st.isFile() && !st.isSymbolicLink()) throw unsupported(src);
-        await makeHardlink(src, hostPath); // the layer's inode, with its attributes
-        if (st.isFile()) stats.bytes += st.size;
-        continue;
-      }
-      if (st.isFile()) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = st.nlink > 1 ? groups.get(key) : undefined;
-        if (first !== undefined) {
-          const fst = await lstatOrNull(first.hostPath);
-          if (fst !== null && fst.isFile() && fst.ino === first.ino) {
-            await makeHardlink(first.hostPath, hostPath);
-            await carry(item.comps, hostPath, 'file');
+    // large files alone in their hardlink group are copied on the pool while the walk goes on
+    const copies = new TaskWindow(PARALLEL_COPIES);
+    try {
+      for await (const item of walk(layerRoot)) {
+        if (options.signal?.aborted) throw interrupted();
+        const base = item.comps[item.comps.length - 1] as string;
+        if (classifyWhiteout(base).kind !== 'none') continue;
+        const src = path.join(layerRoot, ...item.comps);
+        let st: Stats;
+        try {
+          st = lstatSync(src);
+        } catch (err) {
+          throw fsError(`inspecting ${src}`, err);
+        }
+        if (item.isDir && implicit.has(item.comps.join('/'))) {
+          // not an entry of the layer, only a parent of its entries: walk through it as a
+          // tar would (through a lower layer's symlink, inside the root), changing nothing
+          await dirs.resolve(item.comps, { create: true, entry: item.comps.join('/') });
+          continue;
+        }
+        const parent = (await dirs.resolve(item.comps.slice(0, -1), { create: true, entry: item.comps.join('/') })) as string;
+        const hostPath = path.join(parent, base);
+        const meta = metaOf(st);
+        stats.entries += 1;
+        if (st.isDirectory()) {
+          await makeDirectory(hostPath, meta);
+          dirTimes.set(path.relative(root, hostPath), { mtime: meta.mtime, atime: meta.atime ?? meta.mtime });
+          await carry(item.comps, hostPath, 'directory');
+          continue;
+        }
+        if (options.mode === 'hardlink' && !st.isFIFO()) {
+          // A FIFO is never shared: its pipe lives with the inode, and a FIFO stays writable on a
+          // read-only mount, so one stored FIFO linked into many trees would be a channel between
+          // containers (of any images sharing the layer). Each tree gets its own (below).
+          if (!st.isFile() && !st.isSymbolicLink()) throw unsupported(src);
+          await makeHardlink(src, hostPath); // the layer's inode, with its attributes
+          if (st.isFile()) stats.bytes += st.size;
+          continue;
+        }
+        if (st.isFile()) {
+          const key = `${st.dev}:${st.ino}`;
+          const first = st.nlink > 1 ? groups.get(key) : undefined;
+          if (first !== undefined) {
+            const fst = await lstatOrNull(first.hostPath);
+            if (fst !== null && fst.isFile() && fst.ino === first.ino) {
+              await makeHardlink(first.hostPath, hostPath);
+              await carry(item.comps, hostPath, 'file');
+              continue;
+            }
+          }
+          if (st.size > SMALL_FILE && st.nlink === 1) {
+            await copies.add(async () => {
+              await copyLargeFile(src, hostPath);
+              await setFileMeta(hostPath, meta);
+              await carry(item.comps, hostPath, 'file');
+            });
+            stats.bytes += st.size;
             continue;
           }
+          try {
+            // COPYFILE_EXCL: the destination is opened O_CREAT|O_EXCL, so a symlink there is never followed;
+            // a small file is copied without a thread-pool round trip (fs-ops.ts), a large one on the pool
+            if (st.size <= SMALL_FILE) await createOrReplaceSync(hostPath, () => copyFileSync(src, hostPath, constants.COPYFILE_EXCL));
+            else await copyLargeFile(src, hostPath);
+          } catch (err) {
+            throw fsError(`copying ${src} to ${hostPath}`, err);
+          }
+          await setFileMeta(hostPath, meta);
+          await carry(item.comps, hostPath, 'file');
+          stats.bytes += st.size;
+          if (st.nlink > 1) groups.set(key, { hostPath, ino: (await lstat(hostPath)).ino });
+        } else if (st.isSymbolicLink()) {
+          const target = await readlink(src).catch((err: unknown) => {
+            throw fsError(`reading symlink ${src}`, err);
+          });
+          await makeSymlink(hostPath, target, meta);
+          await carry(item.comps, hostPath, 'symlink');
+        } else if (st.isFIFO()) {
+          await makeFifo(hostPath, meta);
+          await carry(item.comps, hostPath, 'fifo');
+        } else {
+          throw unsupported(src);
         }
-        try {
-          // COPYFILE_EXCL: the destination is opened O_CREAT|O_EXCL, so a symlink there is never followed;
-          // a small file is copied without a thread-pool round trip (fs-ops.ts), a large one on the pool
-          if (st.size <= SMALL_FILE) await createOrReplaceSync(hostPath, () => copyFileSync(src, hostPath, constants.COPYFILE_EXCL));
-          else await createOrReplace(hostPath, () => copyFile(src, hostPath, constants.COPYFILE_EXCL));
-        } catch (err) {
-          throw fsError(`copying ${src} to ${hostPath}`, err);
-        }
-        await setFileMeta(hostPath, meta);
-        await carry(item.comps, hostPath, 'file');
-        stats.bytes += st.size;
-        if (st.nlink > 1) groups.set(key, { hostPath, ino: (await lstat(hostPath)).ino });
-      } else if (st.isSymbolicLink()) {
-        const target = await readlink(src).catch((err: unknown) => {
-          throw fsError(`reading symlink ${src}`, err);
-        });
-        await makeSymlink(hostPath, target, meta);
-        await carry(item.comps, hostPath, 'symlink');
-      } else if (st.isFIFO()) {
-        await makeFifo(hostPath, meta);
-        await carry(item.comps, hostPath, 'fifo');
-      } else {
-        throw unsupported(src);
       }
+    } catch (err) {
+      await copies.idle(); // nothing of this layer may still be writing when the caller cleans up
+      throw err;
     }
+    await copies.settle();
     // 3. then its other links to lower layers' files, in tar order, as tar would make them
     for (const link of links) {
       if (link.early === true) continue;
@@ -351,6 +369,22 @@ async function applyExternalLink(dirs: DirResolver, link: ExternalLink, layerRoo
   if (after === null || !after.isFile() || after.ino !== tst.ino) throw refuse('had its target removed by replacing the link\'s path');
   await makeHardlink(target, hostPath);
   return hostPath;
+}
+
+/**
+ * Large files copied at once (copy_file_range on libuv's pool): the kernel's
+ * copies of page-cache data run on several cores (a 1 GiB rootfs of 8 MiB
+ * files: bench/README.md).
+ */
+const PARALLEL_COPIES = 4;
+
+/** Copies a large regular file (COPYFILE_EXCL: the destination is opened O_CREAT|O_EXCL, never through a symlink), on the pool. */
+async function copyLargeFile(src: string, hostPath: string): Promise<void> {
+  try {
+    await createOrReplace(hostPath, () => copyFile(src, hostPath, constants.COPYFILE_EXCL));
+  } catch (err) {
+    throw fsError(`copying ${src} to ${hostPath}`, err);
+  }
 }
 
 function unsupported(src: string): KeelError {
