@@ -2,14 +2,15 @@
 // left in tmp/, locks/shared/ and the stagings under --root: it removes a
 // name only when the owner its token names is provably gone (pid gone, pid
 // reused, previous boot) and keeps a live owner's name and a name without a
-// token.
+// token. Without /proc (a chroot at image-build time) no death is proven
+// (ownerAlive, src/layout/owner.ts): nothing is removed.
 
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { currentBootId, ownerToken, processStartTime, uniqueName } from '../../../src/layout/owner.ts';
+import { currentBootId, currentOwner, ownerAlive, ownerToken, processStartTime, uniqueName } from '../../../src/layout/owner.ts';
 import { isDeadStaging, reclaimDead, reclaimStagings, stagingPath } from '../../../src/layout/staging.ts';
 
 let base: string;
@@ -73,4 +74,33 @@ it('the filter decides which names are owned: stagings are hidden names, legacy 
   assert.deepEqual((await readdir(dir)).sort(), [bare, live.slice(dir.length + 1)].sort());
   assert.deepEqual(await reclaimStagings(dir), []);
   assert.ok(live.slice(dir.length + 1).startsWith(`.${ownerToken()}.`), 'a staging is named for its owner');
+});
+
+it('ownerAlive: this process lives; a gone pid, a reused one and another boot\'s do not', () => {
+  assert.equal(ownerAlive(currentOwner()), true);
+  assert.equal(ownerAlive({ pid: deadPid(), start: '1', boot: currentBootId() }), false);
+  assert.equal(ownerAlive({ pid: process.pid, start: '1', boot: currentBootId() }), false);
+  assert.equal(ownerAlive({ ...currentOwner(), boot: '00000000-0000-0000-0000-000000000000' }), false);
+});
+
+it('without /proc no owner is proven dead: reclaimDead keeps what a gone pid left', async (t) => {
+  if (spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']).status !== 0) return t.skip('unshare --mount is not allowed here');
+  const gone = `${deadPid()}-12345-${boot8()}.1.layer`;
+  const dir = await dirWith('no-proc', { [gone]: 'dir' });
+  const script = join(base, 'no-proc.ts');
+  const src = new URL('../../../src/', import.meta.url).pathname;
+  await writeFile(
+    script,
+    [
+      `import { ownerAlive } from '${src}layout/owner.ts';`,
+      `import { reclaimDead } from '${src}layout/staging.ts';`,
+      `const removed = await reclaimDead(${JSON.stringify(dir)});`,
+      `console.log(JSON.stringify({ alive: ownerAlive({ pid: 999999999, start: '1', boot: 'x' }), removed }));`,
+    ].join('\n'),
+  );
+  // a mount namespace of its own with /proc unmounted, as in a chroot without it
+  const out = execFileSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'umount -l /proc && exec "$0" "$1"', process.execPath, script], { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), { alive: true, removed: [] });
+  assert.deepEqual(await readdir(dir), [gone]);
+  assert.deepEqual(await reclaimDead(dir), [gone], 'with /proc the same name is reclaimed');
 });
