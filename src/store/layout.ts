@@ -134,7 +134,7 @@ export async function openLayout(root: string, create: boolean, readOnly = false
   } else if (!st.isDirectory()) {
     throw notStore(root, 'it is not a directory');
   } else {
-    await secureRoot(root, st, !readOnly);
+    await secureRoot(root, st, false); // its mode is repaired below, once the store is known to be one this keel may write
   }
   let layoutText: string | undefined;
   try {
@@ -169,6 +169,7 @@ export async function openLayout(root: string, create: boolean, readOnly = false
     const format = await readStoreFormat(layout);
     // Opened only to read, the store is left exactly as it is (no repair, no cleaning).
     if (readOnly) return layout;
+    if (st !== undefined) await secureRoot(root, st, true);
     await ensureDirs(layout);
     await createIfAbsent(layout, layout.index, `${JSON.stringify(EMPTY_INDEX)}\n`);
     if (format === undefined) {

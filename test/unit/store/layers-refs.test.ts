@@ -228,10 +228,12 @@ describe('Store.open', () => {
     await Store.open(root, { create: true });
     await writeFile(join(root, 'keel-store.json'), '{"format": 2}\n');
     await writeFile(join(root, 'tmp', '1-1-deadbeef.9.blob'), 'a leftover of a dead process');
+    await chmod(root, 0o750); // the newer keel's business: not "repaired" by this one
     for (const options of [{}, { readOnly: true }, { create: true }]) {
       await assert.rejects(Store.open(root, options), (err) => isKeelError(err, 'E_STORE_VERSION') && /format 2, written by a newer keel/.test(err.message));
     }
     assert.deepEqual(await readdir(join(root, 'tmp')), ['1-1-deadbeef.9.blob'], 'nothing cleaned');
+    assert.equal((await stat(root)).mode & 0o7777, 0o750, 'mode unchanged');
     await writeFile(join(root, 'keel-store.json'), 'not json');
     await assert.rejects(Store.open(root), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
   });
@@ -240,9 +242,10 @@ describe('Store.open', () => {
     await assert.rejects(Store.open(join(dir, 'missing')), (err) => isKeelError(err, 'E_STORE_NOT_FOUND'));
     await writeFile(join(dir, 'file'), 'x');
     await assert.rejects(Store.open(join(dir, 'file'), { create: true }), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
-    await mkdir(join(dir, 'foreign'));
+    await mkdir(join(dir, 'foreign'), { mode: 0o755 });
     await writeFile(join(dir, 'foreign', 'notes.txt'), 'x');
     await assert.rejects(Store.open(join(dir, 'foreign'), { create: true }), (err) => isKeelError(err, 'E_STORE_CORRUPT'));
+    assert.equal((await stat(join(dir, 'foreign'))).mode & 0o7777, 0o755, 'a directory that is not a store is left as it was');
     assert.deepEqual(await readdir(join(dir, 'foreign')), ['notes.txt'], 'a foreign directory is left untouched');
   });
 
