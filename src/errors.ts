@@ -32,6 +32,7 @@ export const CODES = {
   // command line and configuration
   E_USAGE: { exit: Exit.USAGE, summary: 'the command line is wrong: unknown command or option, missing argument' },
   E_NODE_TOO_OLD: { exit: Exit.UNAVAILABLE, summary: 'the Node.js running keel is older than 24; run keel through its launcher (/usr/bin/keel, bin/keel), which uses the Node.js 24 it ships' },
+  E_NOT_INSTALLED: { exit: Exit.UNAVAILABLE, summary: "keel's launcher (/usr/bin/keel, bin/keel) found no Node.js to run keel on, or no built dist/: reinstall the keel package, or run npm ci and npm run build in a checkout" },
   E_CONFIG_INVALID: { exit: Exit.CONFIG, summary: 'the keel configuration file (/etc/keel/keel.yaml) cannot be read or is invalid' },
   E_SPEC_INVALID: { exit: Exit.CONFIG, summary: 'a system-container manifest (YAML) has problems; keel validate lists each with file:line:column' },
   E_AUTH_FILE: { exit: Exit.CONFIG, summary: 'an auth file (auth.json, ~/.docker/config.json, --authfile) cannot be read or is invalid' },

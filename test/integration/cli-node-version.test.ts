@@ -1,10 +1,12 @@
 // keel's built CLI run by a Node.js older than 24 (the system's /usr/bin/node
 // on Debian 12 is 18 or 20): it must refuse with E_NODE_TOO_OLD and exit 69,
-// before anything newer than that Node can parse or run breaks first.
+// before anything newer than that Node can parse or run breaks first. And its
+// launcher, finding no Node.js or no build: E_NOT_INSTALLED, exit 69.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT, runProgram } from '../helpers/run.ts';
@@ -19,4 +21,28 @@ test(`an old Node.js (${oldVersion ?? 'none'}) gets E_NODE_TOO_OLD and exit 69, 
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^keel: error: Node\.js \d+\.\d+\.\d+ is too old; keel needs Node\.js 24 or newer \[E_NODE_TOO_OLD\]\nkeel: hint: /);
   assert.doesNotMatch(r.stderr, /E_USAGE/);
+});
+
+test('the launcher without a Node.js or without a build refuses with E_NOT_INSTALLED and exit 69', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-launcher-'));
+  try {
+    // a checkout with bin/keel only: no node_modules, no dist/
+    mkdirSync(join(dir, 'checkout', 'bin'), { recursive: true });
+    copyFileSync(join(REPO_ROOT, 'bin', 'keel'), join(dir, 'checkout', 'bin', 'keel'));
+    mkdirSync(join(dir, 'tools'));
+    symlinkSync('/usr/bin/readlink', join(dir, 'tools', 'readlink'));
+    const launch = (path: string): ReturnType<typeof spawnSync> =>
+      spawnSync('/bin/sh', [join(dir, 'checkout', 'bin', 'keel'), '--version'], { env: { PATH: path }, encoding: 'utf8' });
+
+    const noNode = launch(join(dir, 'tools'));
+    assert.equal(noNode.status, 69, String(noNode.stderr));
+    assert.match(String(noNode.stderr), /^keel: error: no Node\.js found \(keel needs 24 or newer\) \[E_NOT_INSTALLED\]\nkeel: hint: run 'npm ci' in /);
+
+    symlinkSync(process.execPath, join(dir, 'tools', 'node'));
+    const notBuilt = launch(join(dir, 'tools'));
+    assert.equal(notBuilt.status, 69, String(notBuilt.stderr));
+    assert.match(String(notBuilt.stderr), /^keel: error: keel is not built in .*checkout \[E_NOT_INSTALLED\]\nkeel: hint: run 'npm run build' in /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
