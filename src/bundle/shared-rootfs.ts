@@ -124,11 +124,10 @@ async function buildSharedRootfs(
     await fs.writeFile(path.join(staging, ROOTFS_RECORD), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     // The tree is metadata only (links, directories): one syncfs makes it durable before it counts.
     await syncFilesystem(staging);
-    // A directory left without a record (an interrupted removal) is replaced.
+    // A directory left without a record (an interrupted removal, a lost record) is retired, not
+    // deleted: a container may still run on it (its record gone, nothing tells it is unused).
     if ((await fs.lstat(home).catch(() => undefined)) !== undefined && (await readSharedRootfsRecord(root, manifest)) === undefined) {
-      const trash = stagingPath(base, 'trash');
-      await fs.rename(home, trash).catch(() => undefined);
-      await fs.rm(trash, { recursive: true, force: true });
+      await retireSharedRootfs(root, manifest);
     }
     try {
       await fs.rename(staging, home);

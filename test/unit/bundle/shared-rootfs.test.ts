@@ -1,14 +1,15 @@
 // The per-image shared rootfs is hard links to the store's layer inodes: once
 // a layer was set aside as damaged and extracted again, a tree built from the
 // old extraction must not be reused (issue 9). It is retired by one rename,
-// not deleted (a running container may be on it), and pruned after a reboot.
+// not deleted (a running container may be on it), and pruned after a reboot;
+// so is a tree that lost its record.
 
 import assert from 'node:assert/strict';
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ensureSharedRootfs, pruneUnusedRootfs } from '../../../src/bundle/index.ts';
-import { sharedRootfsBase } from '../../../src/bundle/shared-rootfs.ts';
+import { ROOTFS_RECORD, sharedRootfsBase } from '../../../src/bundle/shared-rootfs.ts';
 import { DIFF_A, MANIFEST, tempDir } from './helpers.ts';
 
 describe('shared rootfs and re-extracted layers', () => {
@@ -50,6 +51,19 @@ describe('shared rootfs and re-extracted layers', () => {
     await rename(join(sharedRootfsBase(root), retired[0] as string), join(sharedRootfsBase(root), earlier));
     await pruneUnusedRootfs(root);
     assert.deepEqual((await readdir(sharedRootfsBase(root))).filter((n) => n.startsWith('.retired-')), []);
+  });
+
+  it('a tree that lost its record is retired, not deleted, and a new one built', async () => {
+    const dir = await layer('lost', 'v1\n');
+    const first = await ensureSharedRootfs(root, MANIFEST, [DIFF_A], [{ dir }]);
+    const running = join(first.dir, 'file'); // a container would be running on this tree
+    await rm(join(first.dir, '..', ROOTFS_RECORD));
+    const rebuilt = await ensureSharedRootfs(root, MANIFEST, [DIFF_A], [{ dir }]);
+    assert.equal(rebuilt.created, true);
+    const retired = (await readdir(sharedRootfsBase(root))).filter((n) => n.startsWith('.retired-'));
+    assert.equal(retired.length, 1, 'set aside in one rename');
+    assert.equal(await readFile(join(sharedRootfsBase(root), retired[0] as string, 'rootfs', 'file'), 'utf8'), 'v1\n', 'its files are still there');
+    assert.equal(await readFile(running, 'utf8'), 'v1\n', 'and the path holds the new tree');
   });
 
   it('reuses a tree whose record predates extractions (nothing known to compare)', async () => {
